@@ -1,0 +1,114 @@
+"""Next-item training losses of AttnRank.
+
+Every loss takes the hidden states of the non-padding positions only, `hidden` (N, C), their target item indices
+`targets` (N,) in 1..num_items, and the item table `item_weight` (num_items + 1, C) whose row 0 is padding.
+
+- `full_cross_entropy`: softmax over the whole catalogue (SASRec+ of Klenitskiy & Vasilev, RecSys 2023). Computed in
+  chunks of positions with activation checkpointing, so memory is chunk x catalogue, not batch x positions x catalogue.
+- `sampled_bce`: binary cross-entropy with uniformly sampled negatives per position (the original SASRec).
+- `sampled_softmax`: softmax over the target and negatives shared by the batch, with logQ correction
+  (Yi et al., RecSys 2019), so it estimates the full softmax without its cost.
+- `gbce`: generalised binary cross-entropy of gSASRec (Petrov & Macdonald, RecSys 2023) with shared negatives.
+
+Negatives are drawn uniformly from 1..num_items; a negative equal to the position's target is masked out.
+
+This file imports only torch: it travels to the Hub as remote code.
+"""
+
+
+import torch
+import torch.nn.functional as F
+from torch.utils.checkpoint import checkpoint
+
+
+LOGITS_PER_CHUNK = 1 << 24  # ~64 MB of fp32 logits per chunk of the full cross-entropy
+
+
+def _chunk_cross_entropy(hidden, item_weight, targets):
+    logits = hidden @ item_weight[1:].T  # (n, num_items): padding is never a class
+    return F.cross_entropy(logits.float(), targets - 1, reduction="sum")
+
+
+def full_cross_entropy(hidden, item_weight, targets, chunk_size=0):
+    """Mean softmax cross-entropy over the whole catalogue, `chunk_size` positions at a time (0 = automatic)."""
+    num_items = item_weight.shape[0] - 1
+    if chunk_size <= 0:
+        chunk_size = max(1, LOGITS_PER_CHUNK // num_items)
+    if hidden.shape[0] <= chunk_size:
+        return _chunk_cross_entropy(hidden, item_weight, targets) / targets.numel()
+    total = hidden.new_zeros((), dtype=torch.float32)
+    for start in range(0, hidden.shape[0], chunk_size):
+        end = start + chunk_size
+        # Recompute each chunk's logits in backward instead of storing them all.
+        total = total + checkpoint(
+            _chunk_cross_entropy, hidden[start:end], item_weight, targets[start:end], use_reentrant=False
+        )
+    return total / targets.numel()
+
+
+def sample_negatives(num_items, shape, device):
+    """Uniform negatives in 1..num_items (the padding index 0 is never drawn)."""
+    return torch.randint(1, num_items + 1, shape, device=device)
+
+
+def sampled_bce(hidden, item_weight, targets, num_negatives):
+    """SASRec's loss: -log sigmoid(s+) - sum over negatives of log(1 - sigmoid(s-)), averaged over positions."""
+    num_items = item_weight.shape[0] - 1
+    negatives = sample_negatives(num_items, (targets.shape[0], num_negatives), hidden.device)  # (N, K)
+    positive_scores = (hidden * item_weight[targets]).sum(-1)  # (N,)
+    negative_scores = torch.einsum("nc,nkc->nk", hidden, item_weight[negatives])  # (N, K)
+    valid = (negatives != targets[:, None]).float()
+    loss = F.softplus(-positive_scores.float()) + (F.softplus(negative_scores.float()) * valid).sum(-1)
+    return loss.mean()
+
+
+def sampled_softmax(hidden, item_weight, targets, num_negatives, log_q=None):
+    """Softmax over [target, shared negatives] with logQ correction.
+
+    `log_q` (num_items + 1,) is the log-probability with which each item is drawn as a negative; None means uniform
+    sampling, whose correction is a constant that cancels out of the softmax.
+    """
+    num_items = item_weight.shape[0] - 1
+    negatives = sample_negatives(num_items, (num_negatives,), hidden.device)  # (K,)
+    positive_scores = (hidden * item_weight[targets]).sum(-1, keepdim=True)  # (N, 1)
+    negative_scores = hidden @ item_weight[negatives].T  # (N, K)
+    if log_q is not None:
+        positive_scores = positive_scores - log_q[targets][:, None]
+        negative_scores = negative_scores - log_q[negatives][None, :]
+    negative_scores = negative_scores.masked_fill(negatives[None, :] == targets[:, None], float("-inf"))
+    logits = torch.cat([positive_scores, negative_scores], dim=-1).float()
+    return -F.log_softmax(logits, dim=-1)[:, 0].mean()
+
+
+def gbce(hidden, item_weight, targets, num_negatives, t):
+    """gSASRec's gBCE: the positive term is raised to the power beta so that sigmoid scores stay calibrated.
+
+    beta = alpha * (t * (1 - 1/alpha) + 1/alpha) with alpha = num_negatives / (num_items - 1), the negative
+    sampling rate; t = 0 gives plain BCE, t = 1 full calibration.
+    """
+    num_items = item_weight.shape[0] - 1
+    alpha = num_negatives / max(num_items - 1, 1)
+    beta = alpha * (t * (1.0 - 1.0 / alpha) + 1.0 / alpha)
+    negatives = sample_negatives(num_items, (num_negatives,), hidden.device)  # (K,)
+    positive_scores = (hidden * item_weight[targets]).sum(-1)  # (N,)
+    negative_scores = hidden @ item_weight[negatives].T  # (N, K)
+    valid = (negatives[None, :] != targets[:, None]).float()
+    # -log(sigmoid(s+) ** beta) = beta * softplus(-s+)
+    loss = beta * F.softplus(-positive_scores.float()) + (F.softplus(negative_scores.float()) * valid).sum(-1)
+    return loss.mean()
+
+
+def next_item_loss(config, hidden, item_weight, targets, log_q=None):
+    """Dispatch on `config.loss_type`. `hidden` (N, C) and `targets` (N,) hold non-padding positions only."""
+    if config.loss_type == "ce":
+        return full_cross_entropy(hidden, item_weight, targets, config.loss_chunk_size)
+    if config.loss_type == "bce":
+        return sampled_bce(hidden, item_weight, targets, config.num_negatives)
+    if config.loss_type == "sampled_softmax":
+        return sampled_softmax(hidden, item_weight, targets, config.num_negatives, log_q)
+    if config.loss_type == "gbce":
+        return gbce(hidden, item_weight, targets, config.num_negatives, config.gbce_t)
+    raise ValueError(f"Unknown loss_type {config.loss_type!r}.")
+
+
+__all__ = ["full_cross_entropy", "sampled_bce", "sampled_softmax", "gbce", "next_item_loss"]
