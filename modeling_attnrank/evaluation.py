@@ -1,0 +1,143 @@
+"""Evaluation protocols: score users' held-out targets and report HR/NDCG/MRR@K and coverage@K.
+
+Protocols
+- `"full"` (default): rank the target against the WHOLE catalogue. With `exclude_seen=True` (default) every item
+  in the user's full history is removed from the ranking first (a target the user has already seen therefore
+  counts as a miss; the number of such users is reported).
+- `"sampled"`: rank the target against `num_negatives` (100) items drawn uniformly, without replacement, from the
+  items not in the history and not the target, seeded per user (the SASRec paper's protocol). Numbers under this
+  protocol are several times higher and are only comparable with papers that used it.
+
+Every user of the split is in the denominator: targets unknown to the vocabulary count as misses and are reported
+(`num_unknown_targets`). Under `torch.distributed`, each process scores a disjoint shard of the users (rows
+rank, rank + world, ...) and sums are all-reduced, so every user is scored exactly once.
+
+A "scorer" is any callable `(input_ids, attention_mask) -> scores` with `input_ids` the (batch, L) left-padded
+full histories and `scores` (batch, num_items + 1); column 0 (padding) is ignored. `model_scorer` wraps an
+`AttnRankForNextItemPrediction`; the baselines in `baselines.py` are scorers too.
+"""
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+from .collator import NextItemCollator
+from .metrics import metrics_from_ranks, target_ranks
+
+
+PROTOCOLS = ("full", "sampled")
+
+
+def describe_protocol(protocol="full", exclude_seen=True, num_items=None, num_negatives=100, split="leave-one-out"):
+    """One line naming the protocol, printed beside and saved with every number."""
+    if protocol == "full":
+        catalogue = f"full catalogue ({num_items} items)" if num_items else "full catalogue"
+        seen = "seen items excluded" if exclude_seen else "seen items kept"
+        return f"{split}; {catalogue}; {seen}; pessimistic ties"
+    return f"{split}; {num_negatives} uniformly sampled negatives not in the history (seeded); pessimistic ties"
+
+
+def model_scorer(model):
+    """Scorer for an AttnRankForNextItemPrediction: encoder once per history, scores of the last position only."""
+
+    @torch.no_grad()
+    def score(input_ids, attention_mask):
+        return model.score_items(model.user_representation(input_ids, attention_mask)).float()
+
+    return score
+
+
+def _sample_negatives(num_items, history, target, num_negatives, seed, row):
+    """`num_negatives` distinct items in 1..num_items outside the history and != target; reproducible per row."""
+    rng = np.random.default_rng([seed, row])
+    forbidden = set(history)
+    forbidden.add(target)
+    forbidden.discard(0)
+    available = num_items - len(forbidden)
+    if available < num_negatives:
+        raise ValueError(f"Only {available} items are left to sample {num_negatives} negatives from (row {row}).")
+    chosen = []
+    chosen_set = set()
+    while len(chosen) < num_negatives:
+        for item in rng.integers(1, num_items + 1, size=2 * num_negatives).tolist():
+            if item not in forbidden and item not in chosen_set:
+                chosen.append(item)
+                chosen_set.add(item)
+                if len(chosen) == num_negatives:
+                    break
+    return chosen
+
+
+def evaluate_ranking(scorer, dataset, num_items, ks=(10,), protocol="full", exclude_seen=True, num_negatives=100,
+                     seed=42, batch_size=256, device="cpu"):
+    """Score every row of `dataset` (`input_ids` = full history indices, `labels` = target index, 0 = unknown).
+
+    Returns a dict of metric means (`hr@K`, `ndcg@K`, `mrr@K`, and `coverage@K` for the full protocol) plus
+    `num_users`, `num_unknown_targets`, `num_seen_targets` (targets already in the history: misses when seen items
+    are excluded).
+    """
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"protocol must be one of {PROTOCOLS}, got {protocol!r}.")
+    distributed = dist.is_available() and dist.is_initialized()
+    rank, world = (dist.get_rank(), dist.get_world_size()) if distributed else (0, 1)
+    rows = np.arange(rank, len(dataset), world)
+    shard = dataset.select(rows)
+    collate = NextItemCollator()
+    sums = {name: 0.0 for k in ks for name in (f"hr@{k}", f"ndcg@{k}", f"mrr@{k}")}
+    counts = torch.zeros(3, dtype=torch.float64)  # users, unknown targets, seen targets
+    covered = {k: torch.zeros(num_items + 1, dtype=torch.bool) for k in ks}  # items in anyone's top-K
+    max_k = min(max(ks), num_items)
+
+    for start in range(0, len(shard), batch_size):
+        features = [shard[i] for i in range(start, min(start + batch_size, len(shard)))]
+        batch = collate(features)
+        input_ids, attention_mask, targets = batch["input_ids"], batch["attention_mask"], batch["labels"]
+        scores = scorer(input_ids.to(device), attention_mask.to(device)).float().cpu()  # (B, num_items + 1)
+        scores[:, 0] = float("-inf")
+        seen = torch.zeros_like(scores, dtype=torch.bool).scatter_(1, input_ids, True)
+        seen[:, 0] = False
+        target_seen = seen.gather(1, targets[:, None])[:, 0] & (targets > 0)
+        counts += torch.tensor([len(features), float((targets == 0).sum()), float(target_seen.sum())],
+                               dtype=torch.float64)
+        if protocol == "full":
+            if exclude_seen:
+                scores = scores.masked_fill(seen, float("-inf"))
+            ranks = target_ranks(scores, torch.where(targets > 0, targets, -1))
+            top = scores.topk(max_k, dim=1)  # sorted, so the first k columns are the top-k
+            for k in ks:
+                values, indices = top.values[:, :k], top.indices[:, :k]
+                covered[k][indices[torch.isfinite(values)]] = True
+        else:
+            candidates = []
+            for row_offset, (history, target) in enumerate(zip(input_ids.tolist(), targets.tolist())):
+                row = int(rows[start + row_offset])
+                candidates.append([target] + _sample_negatives(num_items, history, target, num_negatives, seed, row))
+            candidate_scores = scores.gather(1, torch.tensor(candidates))
+            # Target in column 0; an unknown target (index 0 = padding, score -inf) is unrankable.
+            ranks = target_ranks(candidate_scores, torch.where(targets > 0, 0, -1))
+        for name, value in metrics_from_ranks(ranks, ks).items():
+            sums[name] += value
+
+    totals = torch.tensor(list(sums.values()), dtype=torch.float64)
+    if distributed:
+        reduce_device = device if dist.get_backend() == "nccl" else "cpu"
+        totals, counts = totals.to(reduce_device), counts.to(reduce_device)
+        dist.all_reduce(totals)
+        dist.all_reduce(counts)
+        totals, counts = totals.cpu(), counts.cpu()
+        for k in ks:
+            as_int = covered[k].to(reduce_device, torch.int32)
+            dist.all_reduce(as_int, op=dist.ReduceOp.MAX)
+            covered[k] = as_int.cpu().bool()
+    num_users = counts[0].item()
+    results = {name: (total / num_users if num_users else 0.0) for name, total in zip(sums, totals.tolist())}
+    if protocol == "full":
+        for k in ks:
+            results[f"coverage@{k}"] = covered[k][1:].sum().item() / num_items
+    results["num_users"] = int(num_users)
+    results["num_unknown_targets"] = int(counts[1].item())
+    results["num_seen_targets"] = int(counts[2].item())
+    return results
+
+
+__all__ = ["PROTOCOLS", "describe_protocol", "model_scorer", "evaluate_ranking"]

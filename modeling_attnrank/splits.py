@@ -1,0 +1,151 @@
+"""Train / validation / test splits of per-user sequences, the item vocabulary, and encoding to indices.
+
+Input: a `datasets.Dataset` of per-user sequences (`user_id`, `item_ids` chronological, `timestamps`), as produced
+by `data.load_user_sequences` or `synthetic.generate_synthetic_sequences`.
+
+Protocols
+- Leave-one-out (SASRec, Kang & McAuley 2018): for a user with n >= 3 behaviours, items 1..n-2 train, item n-1 is
+  the validation target (history: items 1..n-2) and item n the test target (history: items 1..n-1, i.e. it
+  includes the validation item). Users with fewer than 3 behaviours only train, as in SASRec; they are counted.
+- Global temporal split: behaviours before `validation_cutoff` train; a user's first behaviour in
+  [validation_cutoff, test_cutoff) is their validation target and their first behaviour at or after `test_cutoff`
+  their test target, each with every earlier behaviour as history.
+
+No validation or test target is ever a training label, and only the validation split is used to select
+checkpoints; `tests/test_splits.py` checks both. The item vocabulary is built from the training split only, so an
+item first seen as a target is unknown: it still counts, as a miss (see `evaluation.py`).
+"""
+
+import logging
+
+import numpy as np
+from datasets import Dataset, DatasetDict
+
+from .tokenization_attnrank import AttnRankTokenizer
+
+
+logger = logging.getLogger(__name__)
+
+
+def leave_one_out_split(sequences):
+    """SASRec leave-one-out split. Returns (DatasetDict with train/validation/test, stats dict)."""
+    lengths = np.array([len(items) for items in sequences["item_ids"]])
+    evaluable = lengths >= 3
+
+    def train_items(batch):
+        return {"item_ids": [items[:-2] if len(items) >= 3 else items for items in batch["item_ids"]]}
+
+    def holdout(offset):
+        def fn(batch):
+            histories = [items[: len(items) - offset] for items in batch["item_ids"]]
+            return {"history": histories, "target": [items[len(items) - offset] for items in batch["item_ids"]]}
+
+        return fn
+
+    train = sequences.map(train_items, batched=True, remove_columns=[c for c in sequences.column_names
+                                                                     if c not in ("user_id", "item_ids")])
+    evaluated = sequences.select(np.flatnonzero(evaluable))
+    keep = ["user_id"]
+    drop = [c for c in evaluated.column_names if c not in keep]
+    validation = evaluated.map(holdout(2), batched=True, remove_columns=drop)
+    test = evaluated.map(holdout(1), batched=True, remove_columns=drop)
+    stats = {"users": len(sequences), "evaluated_users": int(evaluable.sum()),
+             "train_only_users": int((~evaluable).sum())}
+    if stats["train_only_users"]:
+        logger.warning(f"{stats['train_only_users']} user(s) with fewer than 3 behaviours are used for training only "
+                       "(not evaluable under leave-one-out).")
+    return DatasetDict(train=train, validation=validation, test=test), stats
+
+
+def temporal_split(sequences, validation_cutoff, test_cutoff):
+    """Global temporal split at two timestamps (validation_cutoff <= test_cutoff). Returns (DatasetDict, stats)."""
+    if validation_cutoff > test_cutoff:
+        raise ValueError(f"validation_cutoff ({validation_cutoff}) must not be after test_cutoff ({test_cutoff}).")
+    if any(len(times) != len(items) for items, times in zip(sequences["item_ids"], sequences["timestamps"])):
+        raise ValueError("The temporal split needs a timestamp for every behaviour; this data has none.")
+    train, validation, test = {"user_id": [], "item_ids": []}, {"user_id": [], "history": [], "target": []}, \
+        {"user_id": [], "history": [], "target": []}
+    for user, items, times in zip(sequences["user_id"], sequences["item_ids"], sequences["timestamps"]):
+        times = np.asarray(times)
+        first_validation = int(np.searchsorted(times, validation_cutoff, side="left"))
+        first_test = int(np.searchsorted(times, test_cutoff, side="left"))
+        if first_validation > 0:
+            train["user_id"].append(user)
+            train["item_ids"].append(items[:first_validation])
+        if first_validation < first_test and first_validation > 0:
+            validation["user_id"].append(user)
+            validation["history"].append(items[:first_validation])
+            validation["target"].append(items[first_validation])
+        if first_test < len(items) and first_test > 0:
+            test["user_id"].append(user)
+            test["history"].append(items[:first_test])
+            test["target"].append(items[first_test])
+    splits = DatasetDict(train=Dataset.from_dict(train), validation=Dataset.from_dict(validation),
+                         test=Dataset.from_dict(test))
+    stats = {"users": len(sequences), "validation_users": len(validation["user_id"]),
+             "test_users": len(test["user_id"])}
+    return splits, stats
+
+
+def build_tokenizer(train, max_seq_len, **tokenizer_kwargs):
+    """Item vocabulary from the training split only, items in order of first appearance."""
+    items = dict.fromkeys(item for sequence in train["item_ids"] for item in sequence)
+    return AttnRankTokenizer(items=list(items), model_max_length=max_seq_len, **tokenizer_kwargs)
+
+
+def encode_splits(splits, tokenizer, max_seq_len):
+    """Raw item IDs -> indices.
+
+    train: `input_ids` = items[:-1] and `labels` = items[1:] (position t predicts item t + 1), both the most recent
+    `max_seq_len`; sequences with fewer than 2 known items are dropped (counted). validation / test: `input_ids` =
+    the FULL history (the evaluator reads the last `max_seq_len` but excludes every seen item), `labels` = the
+    target index, 0 when the target is not in the vocabulary (it then counts as a miss).
+
+    Returns (DatasetDict, stats dict).
+    """
+    lookup = tokenizer.item_to_index
+    stats = {"unknown_history_items": 0}
+
+    def encode_train(batch):
+        input_ids, labels, lengths = [], [], []
+        for items in batch["item_ids"]:
+            ids = [lookup[item] for item in items][-(max_seq_len + 1):]
+            input_ids.append(ids[:-1])
+            labels.append(ids[1:])
+            lengths.append(len(ids) - 1)
+        return {"input_ids": input_ids, "labels": labels, "length": lengths}
+
+    def encode_holdout(batch):
+        input_ids, labels = [], []
+        for history, target in zip(batch["history"], batch["target"]):
+            ids = [lookup[item] for item in history if item in lookup]
+            input_ids.append(ids)
+            labels.append(lookup.get(target, 0))
+        return {"input_ids": input_ids, "labels": labels}
+
+    train = splits["train"].map(encode_train, batched=True, remove_columns=splits["train"].column_names)
+    too_short = sum(1 for n in train["length"] if n < 1)
+    if too_short:
+        logger.info(f"Dropped {too_short} training sequence(s) with fewer than 2 items (no next-item pair).")
+        train = train.filter(lambda batch: [n >= 1 for n in batch["length"]], batched=True)
+    stats["train_sequences_dropped"] = too_short
+    encoded = DatasetDict(train=train)
+    for name in ("validation", "test"):
+        if name not in splits:
+            continue
+        split = splits[name]
+        known = sum(1 for history in split["history"] for item in history if item in lookup)
+        total = sum(len(history) for history in split["history"])
+        unknown_targets = sum(1 for target in split["target"] if target not in lookup)
+        encoded[name] = split.map(encode_holdout, batched=True, remove_columns=["history", "target"])
+        stats[f"{name}_unknown_history_items"] = total - known
+        stats[f"{name}_unknown_targets"] = unknown_targets
+        if total - known:
+            logger.warning(f"{name}: skipped {total - known} history item(s) not in the training vocabulary.")
+        if unknown_targets:
+            logger.warning(f"{name}: {unknown_targets} target(s) not in the training vocabulary; they count as misses.")
+    stats.pop("unknown_history_items")
+    return encoded, stats
+
+
+__all__ = ["leave_one_out_split", "temporal_split", "build_tokenizer", "encode_splits"]
