@@ -10,6 +10,8 @@ Both are built from the complete sequences of the training split only (`training
 scorers: `scorer(input_ids, attention_mask) -> (batch, num_items + 1)` scores.
 """
 
+import warnings
+
 import numpy as np
 import torch
 
@@ -45,8 +47,10 @@ class ItemKNN:
         pairs = np.unique(np.stack([users, items]), axis=1)  # binary user-item matrix
         users, items = torch.from_numpy(pairs[0]), torch.from_numpy(pairs[1])
         num_users = len(sequences)
-        item_by_user = torch.sparse_coo_tensor(torch.stack([items, users]), torch.ones(len(items)),
-                                               (num_items + 1, num_users)).coalesce().to_sparse_csr()
+        with warnings.catch_warnings():  # torch flags sparse CSR as beta; the product below is all we use
+            warnings.simplefilter("ignore", UserWarning)
+            item_by_user = torch.sparse_coo_tensor(torch.stack([items, users]), torch.ones(len(items)),
+                                                   (num_items + 1, num_users)).coalesce().to_sparse_csr()
         counts = torch.bincount(items, minlength=num_items + 1).float()
         num_neighbors = min(num_neighbors, num_items)
         self.neighbor_ids = torch.zeros(num_items + 1, num_neighbors, dtype=torch.long)

@@ -5,8 +5,9 @@ Protocols
   in the user's full history is removed from the ranking first (a target the user has already seen therefore
   counts as a miss; the number of such users is reported).
 - `"sampled"`: rank the target against `num_negatives` (100) items drawn uniformly, without replacement, from the
-  items not in the history and not the target, seeded per user (the SASRec paper's protocol). Numbers under this
-  protocol are several times higher and are only comparable with papers that used it.
+  items not in the history and not the target, seeded per user (the SASRec paper's protocol; with fewer items
+  left, all of them). Numbers under this protocol are several times higher and are only comparable with papers
+  that used it.
 
 Every user of the split is in the denominator: targets unknown to the vocabulary count as misses and are reported
 (`num_unknown_targets`). Under `torch.distributed`, each process scores a disjoint shard of the users (rows
@@ -54,8 +55,8 @@ def _sample_negatives(num_items, history, target, num_negatives, seed, row):
     forbidden.add(target)
     forbidden.discard(0)
     available = num_items - len(forbidden)
-    if available < num_negatives:
-        raise ValueError(f"Only {available} items are left to sample {num_negatives} negatives from (row {row}).")
+    if available <= num_negatives:  # tiny catalogue: every remaining item is a negative
+        return [item for item in range(1, num_items + 1) if item not in forbidden]
     chosen = []
     chosen_set = set()
     while len(chosen) < num_negatives:
@@ -112,7 +113,9 @@ def evaluate_ranking(scorer, dataset, num_items, ks=(10,), protocol="full", excl
             for row_offset, (history, target) in enumerate(zip(input_ids.tolist(), targets.tolist())):
                 row = int(rows[start + row_offset])
                 candidates.append([target] + _sample_negatives(num_items, history, target, num_negatives, seed, row))
-            candidate_scores = scores.gather(1, torch.tensor(candidates))
+            width = max(len(c) for c in candidates)  # pad with 0 (padding scores -inf: never ahead of a target)
+            candidates = torch.tensor([c + [0] * (width - len(c)) for c in candidates])
+            candidate_scores = scores.gather(1, candidates)
             # Target in column 0; an unknown target (index 0 = padding, score -inf) is unrankable.
             ranks = target_ranks(candidate_scores, torch.where(targets > 0, 0, -1))
         for name, value in metrics_from_ranks(ranks, ks).items():

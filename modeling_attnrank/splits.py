@@ -123,7 +123,7 @@ def encode_splits(splits, tokenizer, max_seq_len):
             labels.append(lookup.get(target, 0))
         return {"input_ids": input_ids, "labels": labels}
 
-    train = splits["train"].map(encode_train, batched=True, remove_columns=splits["train"].column_names)
+    train = splits["train"].map(encode_train, batched=True, remove_columns=["item_ids"])
     too_short = sum(1 for n in train["length"] if n < 1)
     if too_short:
         logger.info(f"Dropped {too_short} training sequence(s) with fewer than 2 items (no next-item pair).")

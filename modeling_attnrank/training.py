@@ -15,6 +15,7 @@ from typing import Optional
 
 import yaml
 from transformers import HfArgumentParser, Trainer, TrainingArguments, set_seed
+from transformers.utils import logging as transformers_logging
 
 from .baselines import ItemKNN, MostPopular, training_sequences
 from .collator import NextItemCollator
@@ -119,6 +120,7 @@ TRAINING_DEFAULTS = {
     "remove_unused_columns": False,
     "train_sampling_strategy": "group_by_length",
     "disable_tqdm": True,
+    "dataloader_pin_memory": False,
     "seed": 42,
 }
 
@@ -226,6 +228,7 @@ def format_table(title, rows, ks):
 def run(model_args, data_args, training_args):
     """Train, select on validation, test, save. Returns the test metrics dict (as written to test_results.json)."""
     logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s", level=logging.INFO)
+    transformers_logging.disable_progress_bar()
     set_seed(training_args.seed)
     logger.info(f"World size: {training_args.world_size} process(es); device: {training_args.device}")
 
