@@ -78,4 +78,14 @@ class ItemKNN:
         return scores
 
 
-__all__ = ["training_sequences", "MostPopular", "ItemKNN"]
+def build_baselines(names, raw_train, tokenizer, num_items):
+    """Baseline scorers fitted on the complete training sequences."""
+    builders = {"most-popular": MostPopular, "item-knn": ItemKNN}
+    unknown = sorted(set(names) - set(builders))
+    if unknown:
+        raise ValueError(f"Unknown baseline(s) {unknown}; choose from {sorted(builders)}.")
+    sequences = training_sequences(raw_train, tokenizer)
+    return {name: builders[name](sequences, num_items) for name in names}
+
+
+__all__ = ["training_sequences", "MostPopular", "ItemKNN", "build_baselines"]

@@ -143,4 +143,53 @@ def evaluate_ranking(scorer, dataset, num_items, ks=(10,), protocol="full", excl
     return results
 
 
-__all__ = ["PROTOCOLS", "describe_protocol", "model_scorer", "evaluate_ranking"]
+def compare_systems(scorers, dataset, num_items, ks=(10,), protocols=("full",), split="leave-one-out", **kwargs):
+    """Evaluate several scorers on the same rows under the same protocol(s).
+
+    Returns `{protocol: {"description": str, "systems": {name: metrics}}}`.
+    """
+    report = {}
+    for protocol in protocols:
+        report[protocol] = {
+            "description": describe_protocol(protocol, kwargs.get("exclude_seen", True), num_items, split=split),
+            "systems": {name: evaluate_ranking(scorer, dataset, num_items, ks=ks, protocol=protocol, **kwargs)
+                        for name, scorer in scorers.items()},
+        }
+    return report
+
+
+def format_results_table(title, systems, ks):
+    """Plain-text table, one row per system: HR, NDCG and MRR at each K."""
+    columns = [f"{name}@{k}" for k in ks for name in ("hr", "ndcg", "mrr")]
+    header = f"{'system':<16}" + "".join(f"{column.upper():>10}" for column in columns)
+    lines = [title, header, "-" * len(header)]
+    for system, metrics in systems.items():
+        lines.append(f"{system:<16}" + "".join(f"{metrics[column]:>10.4f}" for column in columns))
+    return "\n".join(lines)
+
+
+def evaluate_saved_model(model_dir, data_args, split_name="test", protocols=PROTOCOLS, batch_size=256,
+                         device="cpu", seed=42):
+    """Re-create the data split of `data_args` with the saved tokenizer, then score the saved model and the
+    baselines (`data_args.baselines`, fitted on the training split) under each protocol. Returns the report of
+    `compare_systems` plus `num_items`, `dataset` and `split`."""
+    from transformers import AutoModel, AutoTokenizer
+
+    from .baselines import build_baselines
+    from .prepare import prepare_datasets
+
+    model = AutoModel.from_pretrained(model_dir).to(device).eval()
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    data = prepare_datasets(data_args, model.config.max_seq_len, tokenizer)
+    num_items = model.config.num_items
+    scorers = {"AttnRank": model_scorer(model)}
+    scorers.update(build_baselines(data_args.baselines, data["splits"]["train"], tokenizer, num_items))
+    report = compare_systems(scorers, data["encoded"][split_name], num_items, ks=data_args.eval_ks,
+                             protocols=protocols, split=data_args.split, batch_size=batch_size, device=device,
+                             seed=seed)
+    return {"dataset": data["dataset_name"], "split": split_name, "num_items": num_items,
+            "num_users": len(data["encoded"][split_name]), "protocols": report}
+
+
+__all__ = ["PROTOCOLS", "evaluate_saved_model", "describe_protocol", "model_scorer", "evaluate_ranking", "compare_systems",
+           "format_results_table"]

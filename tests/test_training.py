@@ -10,7 +10,8 @@ from modeling_attnrank.collator import NextItemCollator
 from modeling_attnrank.evaluation import evaluate_ranking, model_scorer
 from modeling_attnrank.splits import encode_splits, leave_one_out_split
 from modeling_attnrank.synthetic import generate_synthetic_sequences
-from modeling_attnrank.training import main, parse_arguments
+from modeling_attnrank.arguments import parse_arguments
+from modeling_attnrank.training import main
 
 from conftest import tiny_model
 
