@@ -78,6 +78,9 @@ class DataArguments:
     sampled_test: bool = field(
         default=True, metadata={"help": "Also report the sampled (100 negatives) protocol at test time."}
     )
+    early_stopping_patience: Optional[int] = field(
+        default=None, metadata={"help": "Stop after this many evaluations without a better validation NDCG@10."}
+    )
     baselines: list[str] = field(
         default_factory=lambda: ["most-popular", "item-knn"], metadata={"help": "Baselines scored beside the model."}
     )

@@ -8,7 +8,7 @@ save_pretrained folder with tokenizer, code files, test_results.json and a model
 import logging
 import time
 
-from transformers import AutoTokenizer, Trainer, set_seed
+from transformers import AutoTokenizer, EarlyStoppingCallback, Trainer, set_seed
 from transformers.utils import logging as transformers_logging
 
 from .arguments import parse_arguments
@@ -84,6 +84,7 @@ def run(model_args, data_args, training_args):
         data_collator=NextItemCollator(max_seq_len),
         processing_class=tokenizer,
         eval_ks=data_args.eval_ks,
+        callbacks=[EarlyStoppingCallback(data_args.early_stopping_patience)] if data_args.early_stopping_patience else None,
     )
     train_result = trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
     trainer.save_model()  # the best checkpoint (load_best_model_at_end), with tokenizer and code files
