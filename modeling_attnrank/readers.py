@@ -1,4 +1,3 @@
-# Copyright 2025 The AttnRank Authors. Licensed under the Apache License, Version 2.0.
 """Readers: every supported raw interaction layout -> one Arrow table (step 0 of the data protocol).
 
 Each reader returns a `pyarrow.Table` with the columns of `INTERACTION_COLUMNS`:
@@ -24,9 +23,10 @@ Layouts (`format=`), with the protocol each one comes from:
 
 Line-oriented layouts are parsed with Arrow compute kernels over the whole file at once (`_split_lines` makes an
 Arrow string array with one entry per physical line, zero-copy), so a bad value is located to its exact
-1-based line number at no extra cost. Quoted CSV goes through `pyarrow.csv`; only when that fails is the file
-re-scanned with Python's `csv` module to name the offending line. Problems raise `DataFormatError` naming the file,
-the line, the value and what to do. Gzip is detected from the file's magic bytes, not its name.
+1-based line number at no extra cost. Quoted CSV goes through `pyarrow.csv`; only when parsing or a value check
+fails is the file re-scanned with Python's `csv` module to name the offending line. Problems raise
+`DataFormatError` naming the file, the line, the value and what to do. Gzip is detected from the file's magic
+bytes, not its name.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ import io
 import json
 import logging
 import os
+import re
 from pathlib import Path
 from typing import Any, Callable, Optional, Union
 
@@ -76,6 +77,12 @@ _SUFFIX_FORMATS = {
 
 _INTEGER_PATTERN = r"^-?[0-9]{1,18}$"
 _NUMBER_PATTERN = r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?$"
+_EMPTY_HINT = "Check the path: an interaction file needs one line per interaction"
+_REPEATED_HEADER_HINT = "Delete it (were several files concatenated?)"
+_VALUE_HINTS = {
+    "timestamp": "Timestamps must be integer Unix times (convert dates first), or empty when unknown",
+    "rating": "Ratings must be numbers, or empty when unknown",
+}
 _USER_WORDS = ("user", "user_id", "uid", "users", "customer_id", "visitor_id", "session_id", "reviewer_id")
 _ITEM_WORDS = ("item", "item_id", "iid", "items", "movie", "movie_id", "product_id", "asin", "track_id", "song_id")
 
@@ -106,7 +113,8 @@ class DataFormatError(ValueError):
         hint: Optional[str] = None,
         unit: str = "line",
     ):
-        self.path, self.problem, self.line, self.value, self.hint, self.unit = str(path), problem, line, value, hint, unit
+        self.path, self.problem, self.hint = str(path), problem, hint
+        self.line, self.value, self.unit = line, value, unit
         location = f"{path}, {unit} {line}" if line is not None else str(path)
         message = f"{location}: {problem}"
         if value is not None:
@@ -152,13 +160,15 @@ def read_interactions(
             Field separator. Defaults: `,` for csv, TAB for tsv; for `interactions` a comma if the first line has
             one, else runs of whitespace; runs of whitespace for `pairs` and `seq`.
         has_header (`bool`, *optional*):
-            Whether the first non-blank line is a header. Defaults: csv/tsv -> `True` unless the columns are given
-            as positions; `interactions` -> detected (a header names a user and an item column, e.g. `user_id item_id`,
-            or has a non-integer third field such as `timestamp`); MovieLens `.csv` -> `True`; other layouts -> `False`.
+            Whether the first non-blank line is a header. Defaults: csv/tsv -> `True` unless the columns are
+            given as positions; `interactions` -> detected (a header names a user and an item column, e.g.
+            `user_id item_id`, or has a non-integer third field such as `timestamp`); MovieLens `ratings.csv` ->
+            `True`; other layouts -> `False`.
         split (`str`, *optional*, defaults to `"train"`):
             Split to read from a `DatasetDict` folder or a Hub dataset.
         load_dataset_kwargs (`dict`, *optional*):
-            Extra arguments for `datasets.load_dataset` (`revision`, `cache_dir`, `data_files`, ...) with `format="hub"`.
+            Extra arguments for `datasets.load_dataset` (`revision`, `cache_dir`, `data_files`, ...), for
+            `format="hub"`.
 
     Returns:
         `pyarrow.Table`: the interactions, schema `INTERACTION_SCHEMA`. Columns absent from the source are all
@@ -177,11 +187,12 @@ def read_interactions(
             format, path = _infer_format(path)
         elif not path.exists():
             raise FileNotFoundError(f"{path} does not exist.")
-        if path.is_dir() and format != "disk":
-            known = [path / name for name in _MOVIELENS_FILES if (path / name).exists()]
-            if not known:
-                raise DataFormatError(path, f"is a folder, but format={format!r} reads a single file", hint="Pass the file inside it.")
-            path = known[0]
+        if path.is_dir() and format != "disk":  # a MovieLens folder: the ratings file inside it
+            layout = _FORMAT_ALIASES.get(format, format)
+            inside = [path / name for name, name_layout in _MOVIELENS_FILES.items() if name_layout == layout]
+            if not inside or not inside[0].exists():
+                raise DataFormatError(path, f"is a folder; format={format!r} reads a file", hint="Pass the file")
+            path = inside[0]
     layout = _FORMAT_ALIASES.get(format, format)
     columns = {"user": user_column, "item": item_column, "timestamp": timestamp_column, "rating": rating_column}
     if layout in ("interactions", "pairs", "seq", "ml-100k", "ml-1m", "ml-20m"):
@@ -195,10 +206,7 @@ def read_interactions(
     elif layout in ("csv", "tsv"):
         table, stats = _read_delimited(path, delimiter or ("," if layout == "csv" else "\t"), has_header, columns)
     elif layout == "parquet":
-        import pyarrow.parquet as pq
-
-        table = pq.read_table(path, columns=_resolve_names(path, pq.read_schema(path).names, columns, "row"))
-        table, stats = _conform(table, path, columns, lambda row: ("row", row + 1)), {}
+        table, stats = _read_parquet(path, columns)
     elif layout == "jsonl":
         table, stats = _read_json(path, columns)
     elif layout in ("disk", "hub"):
@@ -208,7 +216,10 @@ def read_interactions(
 
     if table.num_rows == 0:
         raise DataFormatError(path, "contains no interactions", hint="Check that this is the right file and format.")
-    stats = {"format": format, "source": str(path), "rows_read": table.num_rows, **stats}
+    stats = {"format": format, "source": str(path), "rows_read": table.num_rows,
+             "blank_lines_skipped": 0, "header_lines_skipped": 0, **stats}  # fmt: skip
+    skipped = [f"{stats[key]} {key.split('_')[0]} line(s)" for key in ("header_lines_skipped", "blank_lines_skipped")]
+    logger.info("%s: read %d interactions as %s (skipped %s)", path, table.num_rows, format, ", ".join(skipped))
     return table.replace_schema_metadata({READ_STATS_KEY: json.dumps(stats)})
 
 
@@ -263,7 +274,7 @@ def _read_bytes(path: Path) -> bytes:
         try:
             data = gzip.decompress(data)
         except (OSError, EOFError) as error:
-            raise DataFormatError(path, f"is a damaged gzip file ({error})", hint="Download or compress it again.") from None
+            raise DataFormatError(path, f"is a damaged gzip file ({error})", hint="Fetch it again") from None
     data = data.removeprefix(codecs.BOM_UTF8)
     _check_utf8(path, data)
     return data
@@ -308,12 +319,14 @@ def _split_fields(lines: pa.Array, delimiter: Optional[str]) -> pa.ListArray:
 # -------------------------------------------------------------------------------------- line-oriented layouts
 
 
-def _read_lines(path: Path, layout: str, delimiter: Optional[str], has_header: Optional[bool]) -> tuple[pa.Table, dict]:
+def _read_lines(
+    path: Path, layout: str, delimiter: Optional[str], has_header: Optional[bool]
+) -> tuple[pa.Table, dict]:
     """`interactions`, `pairs`, `seq`, `ml-100k` and `ml-1m`/`ml-10m` (`::`) files."""
     lines = pc.ascii_trim_whitespace(_split_lines(_read_bytes(path)))
     nonblank = np.flatnonzero(pc.binary_length(lines).to_numpy() > 0)
     if len(nonblank) == 0:
-        raise DataFormatError(path, "is empty", hint="Check the path; an interaction file needs one line per interaction.")
+        raise DataFormatError(path, "is empty", hint=_EMPTY_HINT)
     first_line = lines[int(nonblank[0])].as_py()
     if layout in _LINE_LAYOUTS:
         names, fixed_delimiter, description = _LINE_LAYOUTS[layout]
@@ -329,10 +342,20 @@ def _read_lines(path: Path, layout: str, delimiter: Optional[str], has_header: O
         has_header = layout == "interactions" and _looks_like_header(_fields_of(fields, nonblank[0]), first=True)
     rows = nonblank[1:] if has_header else nonblank
     if len(rows) == 0:
-        raise DataFormatError(path, "has a header line but no interactions", line=int(nonblank[0]) + 1, value=first_line)
+        line = int(nonblank[0]) + 1
+        problem = "has a header line but no interactions"
+        raise DataFormatError(path, problem, line=line, value=first_line, hint=_EMPTY_HINT)
     stats = {"blank_lines_skipped": len(lines) - len(nonblank), "header_lines_skipped": int(bool(has_header))}
 
+    header = _fields_of(fields, nonblank[0]) if has_header else None
+
     def fail(row: int, problem: str, hint: str) -> None:
+        row_fields = _fields_of(fields, row)
+        if row_fields == header or _looks_like_header(row_fields):
+            if row == nonblank[0]:
+                problem, hint = "looks like a header line", "Pass has_header=True to skip it"
+            else:
+                problem, hint = "header line in the middle of the file", _REPEATED_HEADER_HINT
         raise DataFormatError(path, problem, line=int(row) + 1, value=lines[int(row)].as_py(), hint=hint)
 
     if layout == "seq":
@@ -349,33 +372,21 @@ def _read_lines(path: Path, layout: str, delimiter: Optional[str], has_header: O
     if len(wrong):
         row = int(wrong[0])
         problem = f"expected {len(names)} fields ({description}) but found {counts[row]}"
-        if _looks_like_header(_fields_of(fields, row)):
-            problem = "header line in the middle of the file"
         fail(row, problem, "Fix or delete this line (every line must have the same fields)")
 
     starts = offsets[rows]
     columns = {name: values.take(pa.array(starts + k)) for k, name in enumerate(names)}
-    header = _fields_of(fields, nonblank[0]) if has_header else None
     for name, parse in (("timestamp", _parse_integers), ("rating", _parse_numbers)):
         if name in columns:
             bad, columns[name] = parse(columns[name])
             if bad is not None:
-                row = int(rows[bad])
-                row_fields = _fields_of(fields, row)
-                if row_fields == header or _looks_like_header(row_fields):
-                    fail(row, "header line in the middle of the file", "Delete it (were several files concatenated?)")
                 kind = "an integer" if name == "timestamp" else "a number"
-                fail(row, f"{name} {columns[name][bad]!r}... is not {kind}".split("...")[0] + f" is not {kind}",
-                     _VALUE_HINTS[name])  # fmt: skip
+                fail(rows[bad], f"{name} {columns[name][bad].as_py()!r} is not {kind}", _VALUE_HINTS[name])
     if "timestamp" not in columns:
-        _check_repeated_header(path, columns["user_id"], columns["item_id"], rows, header, lines)
+        header_row = _find_header_row(columns["user_id"], columns["item_id"], header)
+        if header_row is not None:
+            fail(rows[header_row], "header line", _REPEATED_HEADER_HINT)
     return _assemble(columns), stats
-
-
-_VALUE_HINTS = {
-    "timestamp": "Timestamps must be integer Unix times (convert dates first), or empty when unknown",
-    "rating": "Ratings must be numbers, or empty when unknown",
-}
 
 
 def _fields_of(fields: pa.ListArray, row: int) -> list[str]:
@@ -391,20 +402,25 @@ def _looks_like_header(fields: list[str], first: bool = False) -> bool:
 
 
 def _is_integer(text: str) -> bool:
-    return pc.match_substring_regex(pa.array([text]), _INTEGER_PATTERN)[0].as_py()
+    return re.fullmatch(_INTEGER_PATTERN, text) is not None
 
 
-def _check_repeated_header(path, users, items, rows, header, lines) -> None:
-    """Formats without numeric columns cannot rely on a parse error to spot a second header: look for one."""
+def _is_position(spec: ColumnSpec) -> bool:
+    """0-based column positions: ints, or digit strings from a command line (`--user_column 0`)."""
+    return (isinstance(spec, int) and not isinstance(spec, bool)) or (isinstance(spec, str) and spec.isdigit())
+
+
+def _find_header_row(users: pa.Array, items: pa.Array, header: Optional[list[str]]) -> Optional[int]:
+    """Index of the first row that names a user and an item column, or repeats `header`; None if there is none.
+
+    Formats without numeric columns cannot count on a parse error to reveal a stray header line.
+    """
     suspect = pc.and_(pc.is_in(pc.utf8_lower(users), pa.array(sorted(_USER_HEADER_NAMES))),
                       pc.is_in(pc.utf8_lower(items), pa.array(sorted(_ITEM_HEADER_NAMES))))  # fmt: skip
     if header is not None:
         suspect = pc.or_(suspect, pc.and_(pc.equal(users, header[0]), pc.equal(items, header[1])))
     hits = np.flatnonzero(suspect.to_numpy(zero_copy_only=False))
-    if len(hits):
-        row = int(rows[hits[0]])
-        raise DataFormatError(path, "header line in the middle of the file", line=row + 1, value=lines[row].as_py(),
-                              hint="Delete it (were several files concatenated?)")  # fmt: skip
+    return int(hits[0]) if len(hits) else None
 
 
 def _seq_table(values: pa.Array, offsets: np.ndarray, counts: np.ndarray, rows: np.ndarray) -> pa.Table:
@@ -440,5 +456,291 @@ def _parse(strings: pa.Array, pattern: str, target: pa.DataType) -> tuple[Option
 
 def _assemble(columns: dict[str, pa.Array]) -> pa.Table:
     n = len(columns["user_id"])
-    arrays = [columns[name] if name in columns else pa.nulls(n, field.type) for name, field in zip(INTERACTION_COLUMNS, INTERACTION_SCHEMA)]
-    return pa.Table.from_arrays([pc.cast(a, f.type) for a, f in zip(arrays, INTERACTION_SCHEMA)], schema=INTERACTION_SCHEMA)
+    arrays = [
+        pc.cast(columns[field.name], field.type) if field.name in columns else pa.nulls(n, field.type)
+        for field in INTERACTION_SCHEMA
+    ]
+    return pa.Table.from_arrays(arrays, schema=INTERACTION_SCHEMA)
+
+
+# ------------------------------------------------------------------------------------------ tabular layouts
+
+Locator = Callable[[int], tuple[str, int]]  # 0-based data row -> ("line" or "row", 1-based number)
+_ROLE_COLUMNS = {"user": "user_id", "item": "item_id", "timestamp": "timestamp", "rating": "rating"}
+_SEQUENCE_COLUMNS = {"item": "item_ids", "timestamp": "timestamps"}  # as written by `data.group_user_sequences`
+
+
+def _resolve_names(path, names: list[str], columns: dict, has_header: bool = True) -> dict[str, str]:
+    """Map each role (user, item, timestamp, rating) to a column name of the file; `None` specs are optional."""
+    resolved = {}
+    for role, spec in columns.items():
+        if spec is None or (spec == _ROLE_COLUMNS[role] and spec not in names):
+            # defaults: a column literally named after the role, or the plural written by group_user_sequences
+            candidates = [_ROLE_COLUMNS[role], _SEQUENCE_COLUMNS.get(role)]
+            found = [name for name in candidates if name in names]
+            if found:
+                resolved[role] = found[0]
+                continue
+            if spec is None:
+                continue
+        if _is_position(spec) and spec not in names:
+            spec = int(spec)
+            if not -len(names) <= spec < len(names):
+                raise DataFormatError(path, f"{role}_column={spec} is out of range: the file has {len(names)} columns",
+                                      hint=f"Columns are {names}")  # fmt: skip
+            resolved[role] = names[spec]
+        elif spec in names:
+            resolved[role] = spec
+        else:
+            hint = f"Its columns are {names}; pass {role}_column=<name or 0-based position>"
+            if not has_header:
+                hint = f"It is read without a header (has_header=False): give 0-based positions, e.g. {role}_column=0"
+            raise DataFormatError(path, f"has no column {spec!r} (asked for by {role}_column)", hint=hint)
+    return resolved
+
+
+def _read_delimited(path: Path, delimiter: str, has_header: Optional[bool], columns: dict) -> tuple[pa.Table, dict]:
+    """`csv` / `tsv` / MovieLens `ratings.csv` through `pyarrow.csv`; Python's `csv` only to locate an error."""
+    import pyarrow.csv as pacsv
+
+    data = _read_bytes(path)
+    head = io.StringIO(data[: 1 << 20].decode("utf-8", "replace"))
+    first = next((row for row in csv.reader(head, delimiter=delimiter) if row), None)
+    if first is None:
+        raise DataFormatError(path, "is empty", hint=_EMPTY_HINT)
+    if has_header is None:
+        has_header = not (_is_position(columns["user"]) and _is_position(columns["item"]))
+    names = first if has_header else [f"column_{i}" for i in range(len(first))]
+    resolved = _resolve_names(path, names, columns, has_header)
+    id_types = {resolved[role]: pa.string() for role in ("user", "item")}
+    try:
+        table = pacsv.read_csv(
+            pa.BufferReader(data),
+            read_options=pacsv.ReadOptions(column_names=None if has_header else names),
+            parse_options=pacsv.ParseOptions(delimiter=delimiter),
+            convert_options=pacsv.ConvertOptions(
+                include_columns=list(dict.fromkeys(resolved.values())),
+                column_types=id_types,  # IDs as written: "007" must not become 7
+                strings_can_be_null=False,
+            ),
+        )
+    except pa.ArrowInvalid as error:
+        _raise_csv_error(path, data, delimiter, len(names), error)
+
+    def locate(row: int) -> tuple[str, int]:
+        reader = csv.reader(io.StringIO(data.decode("utf-8")), delimiter=delimiter)
+        data_rows = (reader.line_num for row_fields in reader if row_fields)
+        if has_header:
+            next(data_rows)
+        return "line", next(number for index, number in enumerate(data_rows) if index == row)
+
+    table = _conform(table, path, resolved, locate)
+    if has_header:  # a second header (concatenated files) in string-only columns parses fine: look for it
+        repeated = pc.and_(pc.equal(table["user_id"], resolved["user"]), pc.equal(table["item_id"], resolved["item"]))
+        hits = np.flatnonzero(repeated.to_numpy())
+        if len(hits):
+            raise DataFormatError(path, "header line in the middle of the file", line=locate(int(hits[0]))[1],
+                                  value=delimiter.join(first), hint=_REPEATED_HEADER_HINT)  # fmt: skip
+    return table, {"blank_lines_skipped": 0, "header_lines_skipped": int(has_header)}
+
+
+def _raise_csv_error(path: Path, data: bytes, delimiter: str, width: int, error: Exception):
+    reader = csv.reader(io.StringIO(data.decode("utf-8")), delimiter=delimiter)
+    try:
+        for fields in reader:
+            if fields and len(fields) != width:
+                raise DataFormatError(
+                    path, f"expected {width} {delimiter!r}-separated fields but found {len(fields)}",
+                    line=reader.line_num, value=delimiter.join(fields),
+                    hint="Fix or delete this line (quote fields that contain the delimiter)",
+                )  # fmt: skip
+    except csv.Error as csv_error:
+        raise DataFormatError(path, f"is not valid CSV ({csv_error})", line=reader.line_num) from None
+    raise DataFormatError(path, f"could not be parsed ({error})", hint="Check the delimiter and quoting") from None
+
+
+def _read_parquet(path: Path, columns: dict) -> tuple[pa.Table, dict]:
+    import pyarrow.parquet as pq
+
+    resolved = _resolve_names(path, pq.read_schema(path).names, columns)
+    table = pq.read_table(path, columns=list(dict.fromkeys(resolved.values())))
+    return _conform(table, path, resolved, lambda row: ("row", row + 1)), {}
+
+
+def _read_json(path: Path, columns: dict) -> tuple[pa.Table, dict]:
+    """JSON Lines via `pyarrow.json`; a JSON array, or lines mixing numbers and strings, via the `json` module."""
+    import pyarrow.json as pajson
+
+    data = _read_bytes(path)
+    if data.lstrip()[:1] == b"[":  # one JSON array of records
+        try:
+            records = json.loads(data)
+        except json.JSONDecodeError as error:
+            raise DataFormatError(path, f"is not valid JSON ({error.msg})", line=error.lineno) from None
+        locate: Locator = lambda row: ("record", row + 1)  # noqa: E731
+    else:
+        lines = pc.ascii_trim_whitespace(_split_lines(data))
+        numbers = np.flatnonzero(pc.binary_length(lines).to_numpy() > 0) + 1  # the line of each record
+        locate = lambda row: ("line", int(numbers[row]))  # noqa: E731
+        try:
+            table = pajson.read_json(pa.BufferReader(data))
+            return _conform(table, path, _resolve_names(path, table.column_names, columns), locate), {}
+        except pa.ArrowInvalid:
+            pass  # a malformed line, or a column mixing numbers and strings: the line-by-line path sorts it out
+        records = []
+        for number in numbers:
+            try:
+                records.append(json.loads(lines[int(number) - 1].as_py()))
+            except json.JSONDecodeError as error:
+                raise DataFormatError(path, f"is not valid JSON ({error.msg})", line=int(number),
+                                      value=lines[int(number) - 1].as_py(),
+                                      hint="Each line must hold one JSON object (JSON Lines)") from None  # fmt: skip
+    names = list(dict.fromkeys(key for record in records if isinstance(record, dict) for key in record))
+    resolved = _resolve_names(path, names, columns)
+    texts: dict[str, list] = {name: [] for name in dict.fromkeys(resolved.values())}
+    for index, record in enumerate(records):
+        try:
+            if not isinstance(record, dict):
+                raise TypeError("is not a JSON object")
+            for name, column in texts.items():
+                column.append(_json_text(record.get(name), name))
+        except TypeError as error:
+            unit, number = locate(index)
+            hint = "Use strings or integers for IDs, numbers for timestamps and ratings"
+            raise DataFormatError(path, f"record {error}", line=number, unit=unit, value=record, hint=hint) from None
+    table = pa.table({name: pa.array(column, pa.string()) for name, column in texts.items()})
+    return _conform(table, path, resolved, locate), {}
+
+
+def _json_text(value: Any, name: str) -> Optional[str]:
+    """A JSON scalar as the text an Arrow cast gives (whole numbers as integers: 7 and 7.0 both give "7")."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"field {name!r} is a {type(value).__name__}, not a string or a number")
+    return str(int(value)) if isinstance(value, int) or value.is_integer() else repr(value)
+
+
+def _read_datasets(path, layout: str, columns: dict, split: str, load_dataset_kwargs: dict) -> tuple[pa.Table, dict]:
+    """A `save_to_disk` folder or a `load_dataset` name: interaction rows, or sequences (`item_ids` lists)."""
+    import datasets
+
+    if layout == "disk":
+        loaded = datasets.load_from_disk(str(path))
+    else:
+        loaded = datasets.load_dataset(str(path), split=split, **load_dataset_kwargs)
+    if isinstance(loaded, datasets.DatasetDict):
+        if split not in loaded and len(loaded) != 1:
+            raise DataFormatError(path, f"has splits {list(loaded)} but not {split!r}", hint="Pass split=<one>")
+        loaded = loaded[split] if split in loaded else next(iter(loaded.values()))
+    table = loaded.with_format("arrow")[:]
+    resolved = _resolve_names(path, table.column_names, columns)
+    return _conform(table, path, resolved, lambda row: ("row", row + 1)), {}
+
+
+# ----------------------------------------------------------------------------------------- type normalisation
+
+
+def _conform(table: pa.Table, path, resolved: dict[str, str], locate: Locator) -> pa.Table:
+    """Select the resolved columns and cast them to `INTERACTION_SCHEMA`; sequence lists are exploded first."""
+    table = table.select(list(dict.fromkeys(resolved.values()))).combine_chunks()
+    if pa.types.is_list(table[resolved["item"]].type) or pa.types.is_large_list(table[resolved["item"]].type):
+        table = _explode_sequences(table, path, resolved)
+        locate = lambda row: ("item", row + 1)  # noqa: E731 - rows of a sequence dataset are not lines
+    columns = {}
+    for role, name in resolved.items():
+        convert = {"user": _to_ids, "item": _to_ids, "timestamp": _to_timestamps, "rating": _to_ratings}[role]
+        column = table[name].chunk(0) if table[name].num_chunks else pa.array([], table[name].type)
+        columns[_ROLE_COLUMNS[role]] = convert(column, path, name, locate)
+    return _assemble(columns)
+
+
+def _explode_sequences(table: pa.Table, path, resolved: dict[str, str]) -> pa.Table:
+    items = table[resolved["item"]].chunk(0) if table.num_rows else pa.array([], table[resolved["item"]].type)
+    parents = pc.list_parent_indices(items)
+    exploded = {resolved["item"]: pc.list_flatten(items)}
+    for role, name in resolved.items():
+        if name in exploded:
+            continue
+        column = table[name]
+        if pa.types.is_list(column.type) or pa.types.is_large_list(column.type):
+            flat = pc.list_flatten(column)
+            if len(flat) == 0:  # group_user_sequences writes empty lists when the source had no timestamps
+                flat = pa.nulls(len(parents), column.type.value_type)
+            elif not pc.all(pc.equal(pc.list_value_length(column), pc.list_value_length(items))).as_py():
+                raise DataFormatError(path, f"lists in {name!r} and {resolved['item']!r} differ in length",
+                                      hint="Each sequence needs one value per item")  # fmt: skip
+            exploded[name] = flat
+        else:
+            exploded[name] = column.take(parents)
+    return pa.table(exploded)
+
+
+def _to_ids(column: pa.Array, path, name: str, locate: Locator) -> pa.Array:
+    kind = column.type
+    if pa.types.is_dictionary(kind):
+        return _to_ids(column.dictionary_decode(), path, name, locate)
+    if pa.types.is_floating(kind):  # pandas turns integer IDs with gaps into floats: write 7.0 back as "7"
+        whole = pc.fill_null(pc.equal(pc.floor(column), column), True)
+        if pc.all(whole).as_py():
+            logger.warning("%s: IDs in %r are floats; reading them as integers.", path, name)
+            return pc.cast(pc.cast(column, pa.int64()), pa.string())
+    if pa.types.is_null(kind) or pa.types.is_integer(kind) or pa.types.is_floating(kind) or _is_text(kind):
+        return pc.cast(column, pa.string())
+    raise DataFormatError(path, f"column {name!r} has type {kind}, which cannot serve as an ID",
+                          hint="Store IDs as strings or integers")  # fmt: skip
+
+
+def _to_timestamps(column: pa.Array, path, name: str, locate: Locator) -> pa.Array:
+    kind = column.type
+    if pa.types.is_null(kind) or pa.types.is_integer(kind):
+        return _checked_cast(column, pa.int64(), path, name, locate)
+    if pa.types.is_floating(kind):
+        fractional = ~pc.fill_null(pc.equal(pc.floor(column), column), True).to_numpy(zero_copy_only=False)
+        hint = "Store timestamps as integers (e.g. milliseconds)"
+        _fail_first(fractional, column, path, name, locate, "is not a whole number", hint)
+        return _checked_cast(column, pa.int64(), path, name, locate)
+    if pa.types.is_date(kind):
+        return pc.cast(pc.cast(column, pa.timestamp("s")), pa.int64())
+    if pa.types.is_timestamp(kind):  # the integer count in the column's own unit: only the order matters
+        return pc.cast(column, pa.int64())
+    if _is_text(kind):
+        bad, parsed = _parse_integers(pc.cast(column, pa.string()))
+        _fail_at(bad, column, path, name, locate, "is not an integer", _VALUE_HINTS["timestamp"])
+        return parsed
+    raise DataFormatError(path, f"column {name!r} has type {kind}; timestamps must be integers or datetimes")
+
+
+def _to_ratings(column: pa.Array, path, name: str, locate: Locator) -> pa.Array:
+    kind = column.type
+    if pa.types.is_null(kind) or pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_decimal(kind):
+        return pc.cast(column, pa.float64())
+    if _is_text(kind):
+        bad, parsed = _parse_numbers(pc.cast(column, pa.string()))
+        _fail_at(bad, column, path, name, locate, "is not a number", _VALUE_HINTS["rating"])
+        return parsed
+    raise DataFormatError(path, f"column {name!r} has type {kind}; ratings must be numbers")
+
+
+def _is_text(kind: pa.DataType) -> bool:
+    return pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_string_view(kind)
+
+
+def _checked_cast(column, target, path, name, locate) -> pa.Array:
+    try:
+        return pc.cast(column, target)
+    except pa.ArrowInvalid:  # e.g. uint64 beyond int64
+        too_big = pc.fill_null(pc.greater(column, 2**63 - 1), False).to_numpy(zero_copy_only=False)
+        _fail_first(too_big, column, path, name, locate, "does not fit in int64", "Use smaller integers")
+        raise
+
+
+def _fail_first(mask: np.ndarray, column, path, name, locate, problem, hint) -> None:
+    hits = np.flatnonzero(mask)
+    _fail_at(int(hits[0]) if len(hits) else None, column, path, name, locate, problem, hint)
+
+
+def _fail_at(row: Optional[int], column, path, name, locate, problem, hint) -> None:
+    if row is not None:
+        unit, number = locate(row)
+        raise DataFormatError(path, f"{name} {problem}", line=number, unit=unit, value=column[row].as_py(), hint=hint)
