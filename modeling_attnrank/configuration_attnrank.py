@@ -63,8 +63,8 @@ class AttnRankConfig(PretrainedConfig):
         gbce_t (`float`, *optional*, defaults to 0.75):
             Calibration parameter t of gBCE, in [0, 1]; 0 is plain BCE, 1 is fully calibrated.
         loss_chunk_size (`int`, *optional*, defaults to 0):
-            Positions scored at once by the full cross-entropy; 0 picks a chunk so that one chunk holds about 16M
-            logits. Bounds the loss memory independently of batch x positions x catalogue.
+            Positions scored at once by the full cross-entropy; 0 picks a chunk of about 4M logits (at least 64
+            positions). Bounds the loss memory independently of batch x positions x catalogue.
         attention_type (`str`, *optional*, defaults to `"global"`):
             `"global"`: full causal self-attention over the history (SASRec). `"local"`: each position attends only
             to the last `attention_window` items up to itself.
