@@ -5,6 +5,7 @@ A YAML or JSON file given first sets defaults; `--key value` options on the comm
 """
 
 import json
+import os
 import sys
 from dataclasses import dataclass, field, fields
 from typing import Optional
@@ -86,6 +87,62 @@ class DataArguments:
     )
 
 
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+
+@dataclass
+class AttnRankTrainingArguments(TrainingArguments):
+    """`TrainingArguments` plus the choice of numeric precision, resolved for the device before the accelerator is
+    set up.
+
+    `precision="auto"`: bf16 autocast on a GPU that supports it natively (Ampere or newer), with TF32 matmuls for
+    what stays in fp32; plain fp32 on the CPU (bf16 autocast is slower there on most CPUs). Weights and optimizer
+    states stay fp32 and evaluation always runs in fp32 (ranks of near-tied scores must not depend on the
+    precision). An explicit `--bf16` / `--fp16` or an accelerate config's `mixed_precision` is kept as given.
+
+    Also: a run started by a distributed launcher (`WORLD_SIZE` > 1) on a machine without a GPU uses the CPU with
+    the gloo backend. (Without this, accelerate's `MULTI_GPU` launcher starts the processes but each one trains
+    alone on all the data, unaware of the others.)
+    """
+
+    precision: str = field(
+        default="auto",
+        metadata={"help": "auto (bf16 autocast + TF32 on a GPU that supports them, fp32 on CPU), fp32, bf16 or fp16."},
+    )
+
+    def __post_init__(self):
+        import torch
+
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"--precision must be one of {PRECISIONS}, got {self.precision!r}.")
+        has_accelerator = torch.accelerator.is_available() if hasattr(torch, "accelerator") else torch.cuda.is_available()
+        if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not has_accelerator and not self.use_cpu:
+            self.use_cpu = True
+        has_gpu = torch.cuda.is_available()
+        on_gpu = has_gpu and not self.use_cpu and os.environ.get("ACCELERATE_USE_CPU", "false").lower() != "true"
+        # Ampere (compute capability 8) or newer: native bf16 and TF32 (older GPUs only emulate bf16, slowly).
+        ampere = on_gpu and torch.cuda.get_device_capability()[0] >= 8
+        launcher_precision = os.environ.get("ACCELERATE_MIXED_PRECISION", "no")
+        explicit = self.bf16 or self.fp16 or launcher_precision != "no"
+        if self.precision == "bf16":
+            self.bf16, self.fp16 = True, False
+        elif self.precision == "fp16":
+            self.fp16, self.bf16 = True, False
+        elif self.precision == "fp32":
+            self.bf16 = self.fp16 = False
+            if self.tf32 is None and on_gpu:
+                self.tf32 = False
+        elif not explicit and ampere:
+            self.bf16 = True
+        if self.precision == "auto" and self.tf32 is None and ampere:
+            self.tf32 = True
+        if self.bf16 and not has_accelerator:
+            self.use_cpu = True  # TrainingArguments accepts bf16 (CPU autocast) without a GPU only with use_cpu
+        super().__post_init__()
+        if self.precision == "fp32":
+            self.mixed_precision = "no"  # also over an accelerate config's mixed_precision
+
+
 TRAINING_DEFAULTS = {
     "output_dir": "runs/attnrank",
     "eval_strategy": "epoch",
@@ -109,11 +166,13 @@ TRAINING_DEFAULTS = {
     "disable_tqdm": True,
     "dataloader_pin_memory": False,
     "seed": 42,
+    # Every parameter receives a gradient at every step, so DDP need not search the graph for unused ones.
+    "ddp_find_unused_parameters": False,
 }
 
 
 
-def parse_arguments(argv=None, dataclass_types=(ModelArguments, DataArguments, TrainingArguments),
+def parse_arguments(argv=None, dataclass_types=(ModelArguments, DataArguments, AttnRankTrainingArguments),
                     defaults=None, ignore_unknown_file_keys=False):
     """`[CONFIG.yaml|CONFIG.json] [--key value ...]`: the file sets defaults, the command line overrides them.
 
@@ -136,4 +195,4 @@ def parse_arguments(argv=None, dataclass_types=(ModelArguments, DataArguments, T
     return parser.parse_args_into_dataclasses(args=argv)
 
 
-__all__ = ["ModelArguments", "DataArguments", "TRAINING_DEFAULTS", "parse_arguments"]
+__all__ = ["ModelArguments", "DataArguments", "AttnRankTrainingArguments", "TRAINING_DEFAULTS", "parse_arguments"]

@@ -1,9 +1,11 @@
 """Render the model card (`README.md` of a trained folder) from the template `model_card.md`.
 
 The YAML front matter (library, tags, datasets, metrics and a `model-index` of the real test results with their
-protocol) is written by `huggingface_hub.ModelCardData`, so the card parses with `huggingface_hub.ModelCard`.
+protocol) is written by `huggingface_hub.ModelCardData`, so the card parses with `huggingface_hub.ModelCard`. Given the
+training log history and matplotlib (the `plot` extra), the card embeds the training curves (`training_curves.png`).
 """
 
+import logging
 import os
 from pathlib import Path
 from string import Template
@@ -11,6 +13,10 @@ from string import Template
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 
+logger = logging.getLogger(__name__)
+
+TRAINING_CURVES_FILE = "training_curves.png"
+MODEL_INDEX_METRICS = ("ndcg", "hr", "mrr", "coverage")  # the model's full-catalogue test metrics, per K
 TEMPLATE_PATH = Path(__file__).with_name("model_card_template.md")  # symlink to the repository's model_card.md
 
 
@@ -30,21 +36,23 @@ def _metric_rows(test_metrics, ks):
 
 
 def write_model_card(output_dir, model, dataset_name, data_description, test_metrics, validation_metrics=None,
-                     train_metrics=None, training_args=None, data_args=None, repo_id=None, tokenizer=None):
-    """Write `output_dir/README.md`; returns the `ModelCard`."""
+                     train_metrics=None, training_args=None, data_args=None, repo_id=None, tokenizer=None,
+                     log_history=None):
+    """Write `output_dir/README.md` (and `training_curves.png` from `log_history` if matplotlib is installed);
+    returns the `ModelCard`."""
     ks = list(getattr(data_args, "eval_ks", [10]))
     protocol = test_metrics.get("test_protocol", "")
     eval_results = [
         EvalResult(task_type="sequential-recommendation", task_name="Next-item recommendation",
                    dataset_type=dataset_name, dataset_name=dataset_name, dataset_split="test",
                    metric_type=name, metric_name=f"{name.upper()} ({protocol})", metric_value=round(value, 6))
-        for name, value in ((f"{m}@{k}", test_metrics.get(f"test_{m}@{k}")) for k in ks for m in ("ndcg", "hr"))
+        for name, value in ((f"{m}@{k}", test_metrics.get(f"test_{m}@{k}")) for k in ks for m in MODEL_INDEX_METRICS)
         if value is not None
     ]
     card_data = ModelCardData(
         library_name="transformers", pipeline_tag=None, license="apache-2.0", model_name=f"attnrank-{dataset_name}",
         tags=["recommendation", "sequential-recommendation", "attnrank", "sasrec", "custom_code"],
-        metrics=[f"{m}@{k}" for k in ks for m in ("ndcg", "hr")], eval_results=eval_results or None,
+        metrics=[f"{m}@{k}" for k in ks for m in MODEL_INDEX_METRICS], eval_results=eval_results or None,
     )
     config = model.config
     sampled_section = ""
@@ -68,6 +76,15 @@ def write_model_card(output_dir, model, dataset_name, data_description, test_met
         training_setup += f" Training time: {train_metrics['train_runtime']:.0f} s."
     if validation_metrics and "eval_ndcg@10" in validation_metrics:
         training_setup += f" Best validation NDCG@10: {validation_metrics['eval_ndcg@10']:.4f}."
+    training_curves = ""
+    if log_history:
+        try:
+            from .plotting import plot_training_curves
+
+            plot_training_curves(log_history, os.path.join(output_dir, TRAINING_CURVES_FILE))
+            training_curves = f"\n![Training loss and validation NDCG@10]({TRAINING_CURVES_FILE})\n"
+        except ImportError as error:
+            logger.info(f"No training curves in the model card: {error}")
     vocab_items = getattr(tokenizer, "index_to_item", None) or ["<item id>", "<item id>", "<item id>"]
     values = {
         "metadata": "---\n" + card_data.to_yaml() + "\n---",
@@ -80,6 +97,7 @@ def write_model_card(output_dir, model, dataset_name, data_description, test_met
         "results_table": _metric_rows(test_metrics, ks),
         "sampled_section": sampled_section,
         "training_setup": training_setup,
+        "training_curves": training_curves,
         "repo_id": repo_id or "<user>/<model>",
         "example_item_1": vocab_items[1],
         "example_item_2": vocab_items[2] if len(vocab_items) > 2 else vocab_items[1],

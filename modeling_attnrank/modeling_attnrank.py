@@ -384,5 +384,87 @@ class AttnRankForNextItemPrediction(AttnRankPreTrainedModel):
         best_ids = best_ids.masked_fill(torch.isinf(best_scores) & (best_scores < 0), 0)
         return RecommendationOutput(item_ids=best_ids, scores=best_scores)
 
+    @torch.no_grad()
+    def rank_candidates(self, input_ids, candidate_ids, attention_mask=None):
+        """Personalised re-ranking: each history's own candidate items (search results, a retrieval stage's output, a
+        feed) ordered by the model's score, best first.
+
+        Args:
+            input_ids (`torch.LongTensor` of shape `(batch_size, seq_len)`): left-padded histories, as in `recommend`.
+            candidate_ids (`torch.LongTensor` of shape `(batch_size, num_candidates)`): item indices to rank per row;
+                0 marks "no candidate" (rows of different lengths) and is ranked last with score -inf. Candidates
+                already in the history are ranked like the others: the caller chose them.
+            attention_mask (`torch.Tensor`, *optional*): 1 for real items; derived from `input_ids != 0` if omitted.
+
+        Returns:
+            [`RecommendationOutput`] with `item_ids` and `scores` of shape `(batch_size, num_candidates)`, sorted by
+            score; equal scores keep the given order. A candidate's score equals its column of `recommend`'s scores.
+        """
+        if bool(((candidate_ids < 0) | (candidate_ids > self.config.num_items)).any()):
+            raise ValueError(
+                f"Candidate indices must lie in 0..{self.config.num_items} (0 = no candidate); map raw item IDs with "
+                "the model's tokenizer (`convert_tokens_to_ids`) first."
+            )
+        user = self.user_representation(input_ids, attention_mask)  # (B, C)
+        scores = (self.item_weight[candidate_ids] @ user[:, :, None]).squeeze(-1).float()  # (B, n)
+        scores = scores.masked_fill(candidate_ids == self.config.pad_token_id, float("-inf"))
+        scores, order = scores.sort(dim=-1, descending=True, stable=True)
+        return RecommendationOutput(item_ids=candidate_ids.gather(-1, order), scores=scores)
+
+    @torch.no_grad()
+    def explain(self, input_ids, attention_mask=None):
+        """Which past behaviours each history's recommendations attend to.
+
+        Recommendations are scored from the hidden state at the most recent position, so that position's attention
+        row in every block is the model's own account of which behaviours it read. Returned per layer and head, and
+        aggregated by attention rollout (Abnar & Zuidema, "Quantifying Attention Flow in Transformers", ACL 2020):
+        each block's head-averaged weights are mixed with its residual connection (0.5 A + 0.5 I, rows renormalised)
+        and multiplied through the blocks. The explanation is the same for every item recommended from (or candidate
+        ranked for) a history: the attention does not depend on the item being scored.
+
+        Args:
+            input_ids (`torch.LongTensor` of shape `(batch_size, seq_len)`): left-padded histories; longer ones are
+                read from their last `max_seq_len` items, as in `recommend`.
+            attention_mask (`torch.Tensor`, *optional*): 1 for real items; derived from `input_ids != 0` if omitted.
+
+        Returns:
+            [`AttentionExplanationOutput`] over the last `min(seq_len, max_seq_len)` positions: 0 on padding, each
+            head's row and the rollout sum to 1 over the history (all zeros for an empty history).
+        """
+        input_ids = input_ids[:, -self.config.max_seq_len :]
+        if attention_mask is None:
+            attention_mask = input_ids != self.config.pad_token_id
+        attention_mask = attention_mask[:, -self.config.max_seq_len :].bool()
+        if bool((attention_mask.any(-1) & ~attention_mask[:, -1]).any()):
+            raise ValueError("Histories must be left-padded: the last position of a non-empty history is padding.")
+        outputs = self.model(input_ids, attention_mask=attention_mask, output_attentions=True)
+        real = attention_mask[:, None, None, :].float()  # (B, 1, 1, T)
+        # Row -1 is the most recent item's query; padding keys already get 0 there (a real query never sees them).
+        attentions = torch.stack([weights[:, :, -1, :] for weights in outputs.attentions], dim=1).float()
+        attentions = attentions * real  # (B, layers, heads, T); only an empty history had weight on padding
+        seq_len = input_ids.shape[1]
+        identity = torch.eye(seq_len, device=input_ids.device)
+        rollout = identity.expand(input_ids.shape[0], seq_len, seq_len)  # (B, T, T)
+        for weights in outputs.attentions:
+            mixed = 0.5 * weights.float().mean(dim=1) + 0.5 * identity  # (B, T, T): attention + residual
+            rollout = (mixed / mixed.sum(dim=-1, keepdim=True)) @ rollout
+        rollout = rollout[:, -1] * real[:, 0, 0]  # (B, T)
+        return AttentionExplanationOutput(attentions=attentions, rollout=rollout)
+
+
+@dataclass
+class AttentionExplanationOutput(ModelOutput):
+    """
+    Args:
+        attentions (`torch.FloatTensor` of shape `(batch_size, num_hidden_layers, num_attention_heads, seq_len)`):
+            Attention of the most recent position over the history, per block and head; 0 on padding, sums to 1.
+        rollout (`torch.FloatTensor` of shape `(batch_size, seq_len)`):
+            Attention rollout over all blocks and heads (residual included): the aggregated weight of each behaviour
+            in the user representation; 0 on padding, sums to 1.
+    """
+
+    attentions: Optional[torch.FloatTensor] = None
+    rollout: Optional[torch.FloatTensor] = None
+
 
 __all__ = ["AttnRankPreTrainedModel", "AttnRankModel", "AttnRankForNextItemPrediction", "build_attention_mask"]
