@@ -109,6 +109,10 @@ class AttnRankTrainingArguments(TrainingArguments):
         default="auto",
         metadata={"help": "auto (bf16 autocast + TF32 on a GPU that supports them, fp32 on CPU), fp32, bf16 or fp16."},
     )
+    max_train_minutes: Optional[float] = field(
+        default=None,
+        metadata={"help": "Stop training after this many minutes of wall-clock time (after a last evaluation)."},
+    )
 
     def __post_init__(self):
         import torch

@@ -4,10 +4,13 @@
 touches the weights, with an error naming the step. By default `Trainer` hides such losses from its logs
 (`logging_nan_inf_filter` replaces them with the running mean) and keeps stepping, so a diverged run would go on
 saving NaN checkpoints.
+
+`TimeBudget` stops training after a wall-clock budget (`--max_train_minutes`), after a last evaluation and save.
 """
 
 import logging
 import math
+import time
 
 import torch
 from transformers import TrainerCallback
@@ -55,4 +58,25 @@ class StopOnNonFiniteLoss(TrainerCallback):
         raise NonFiniteLossError(message)
 
 
-__all__ = ["NonFiniteLossError", "StopOnNonFiniteLoss"]
+class TimeBudget(TrainerCallback):
+    """Stop training once `max_minutes` of wall-clock training time are spent, then evaluate and save as at the end
+    of an epoch, so the best checkpoint is still chosen on validation. Makes "trained within N minutes" a guarantee
+    of the recipe rather than a property of the machine it happens to run on."""
+
+    def __init__(self, max_minutes):
+        self.max_seconds = max_minutes * 60
+        self.start = None
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.start = time.monotonic()
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if time.monotonic() - self.start > self.max_seconds and not control.should_training_stop:
+            logger.warning(f"Time budget of {self.max_seconds / 60:g} minutes spent at step {state.global_step}: "
+                           "stopping after a last evaluation.")
+            control.should_training_stop = True
+            control.should_evaluate = args.eval_strategy != "no"
+            control.should_save = args.save_strategy != "no"
+
+
+__all__ = ["NonFiniteLossError", "StopOnNonFiniteLoss", "TimeBudget"]

@@ -18,6 +18,8 @@ full histories and `scores` (batch, num_items + 1); column 0 (padding) is ignore
 `AttnRankForNextItemPrediction`; the baselines in `baselines.py` are scorers too.
 """
 
+import os
+
 import numpy as np
 import torch
 import torch.distributed as dist
@@ -176,8 +178,11 @@ def evaluate_saved_model(model_dir, data_args, split_name="test", protocols=PROT
     from transformers import AutoModel, AutoTokenizer
 
     from .baselines import build_baselines
+    from .checkpointing import validate_checkpoint
     from .prepare import prepare_datasets
 
+    if os.path.isdir(model_dir):
+        validate_checkpoint(model_dir)  # safetensors only, and weights that match the config
     model = AutoModel.from_pretrained(model_dir).to(device).eval()
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     data = prepare_datasets(data_args, model.config.max_seq_len, tokenizer)

@@ -17,7 +17,7 @@ from transformers.utils import logging as transformers_logging
 
 from .arguments import parse_arguments
 from .baselines import build_baselines
-from .callbacks import StopOnNonFiniteLoss
+from .callbacks import StopOnNonFiniteLoss, TimeBudget
 from .checkpointing import (
     TRAINER_STATE_NAME,
     publish_checkpoint,
@@ -178,6 +178,7 @@ def run(model_args, data_args, training_args, callbacks=None):
         eval_ks=data_args.eval_ks,
         callbacks=[StopOnNonFiniteLoss()]
         + ([EarlyStoppingCallback(data_args.early_stopping_patience)] if data_args.early_stopping_patience else [])
+        + ([TimeBudget(training_args.max_train_minutes)] if getattr(training_args, "max_train_minutes", None) else [])
         + list(callbacks or []),
     )
     train_result = trainer.train(resume_from_checkpoint=resume_from_checkpoint)

@@ -85,3 +85,12 @@ def test_main_job_end_to_end(tmp_path, capsys):
     assert "sequential-recommendation" in card.data.tags
     results = {r.metric_type: r.metric_value for r in card.data.eval_results}
     assert results["ndcg@10"] == pytest.approx(saved["test_ndcg@10"], abs=1e-6)
+
+
+def test_time_budget_stops_training_after_a_last_evaluation(tmp_path):
+    out = tmp_path / "budget"
+    main(TINY + ["--num_train_epochs", "50", "--max_train_minutes", "0.0001", "--sampled_test", "false",
+                 "--output_dir", str(out)])
+    train_results = json.loads((out / "train_results.json").read_text())
+    assert train_results["epoch"] < 1  # stopped within the first epoch, not after 50
+    assert (out / "model.safetensors").exists() and (out / "test_results.json").exists()
