@@ -71,6 +71,11 @@ class DataArguments:
     test_cutoff: Optional[float] = field(
         default=None, metadata={"help": "Temporal split: timestamp, or a quantile of all timestamps if <= 1."}
     )
+    train_windows: str = field(
+        default="last",
+        metadata={"help": "last: train on each history's most recent max_seq_len items (SASRec); all: cut longer "
+                          "histories into windows so every next-item pair is trained on."},
+    )
     dataset_name: Optional[str] = field(default=None, metadata={"help": "Name used in the model card and logs."})
     synthetic_users: int = field(default=2000, metadata={"help": "Built-in data: number of users."})
     synthetic_items: int = field(default=500, metadata={"help": "Built-in data: number of items."})

@@ -61,7 +61,7 @@ def prepare_datasets(data_args, max_seq_len, tokenizer=None):
     splits, split_stats = split_sequences(sequences, data_args)
     if tokenizer is None:
         tokenizer = build_tokenizer(splits["train"], max_seq_len)
-    encoded, encode_stats = encode_splits(splits, tokenizer, max_seq_len)
+    encoded, encode_stats = encode_splits(splits, tokenizer, max_seq_len, data_args.train_windows)
     stats = {"data": data_stats, "split": split_stats, "encoding": encode_stats}
     return {"splits": splits, "encoded": encoded, "tokenizer": tokenizer, "dataset_name": dataset_name,
             "description": description, "stats": stats}

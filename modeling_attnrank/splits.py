@@ -93,11 +93,13 @@ def build_tokenizer(train, max_seq_len, **tokenizer_kwargs):
     return AttnRankTokenizer(items=list(items), model_max_length=max_seq_len, **tokenizer_kwargs)
 
 
-def encode_splits(splits, tokenizer, max_seq_len):
+def encode_splits(splits, tokenizer, max_seq_len, train_windows="last"):
     """Raw item IDs -> indices.
 
     train: `input_ids` = items[:-1] and `labels` = items[1:] (position t predicts item t + 1), both the most recent
-    `max_seq_len`; sequences with fewer than 2 known items are dropped (counted). validation / test: `input_ids` =
+    `max_seq_len` (`train_windows="last"`, SASRec); with `train_windows="all"` a longer sequence is cut, from its end
+    backwards, into windows of `max_seq_len` next-item pairs, so every pair of the history is trained on exactly once
+    (one row per window). Sequences with fewer than 2 known items are dropped (counted). validation / test: `input_ids` =
     the FULL history (the evaluator reads the last `max_seq_len` but excludes every seen item), `labels` = the
     target index, 0 when the target is not in the vocabulary (it then counts as a miss).
 
@@ -106,14 +108,24 @@ def encode_splits(splits, tokenizer, max_seq_len):
     lookup = tokenizer.item_to_index
     stats = {"unknown_history_items": 0}
 
+    if train_windows not in ("last", "all"):
+        raise ValueError(f"train_windows must be 'last' or 'all', got {train_windows!r}.")
+
     def encode_train(batch):
-        input_ids, labels, lengths = [], [], []
-        for items in batch["item_ids"]:
-            ids = [lookup[item] for item in items][-(max_seq_len + 1):]
-            input_ids.append(ids[:-1])
-            labels.append(ids[1:])
-            lengths.append(len(ids) - 1)
-        return {"input_ids": input_ids, "labels": labels, "length": lengths}
+        users, input_ids, labels, lengths = [], [], [], []
+        for user, items in zip(batch["user_id"], batch["item_ids"]):
+            ids = [lookup[item] for item in items]
+            end = len(ids)
+            while True:
+                window = ids[max(0, end - max_seq_len - 1) : end]  # max_seq_len pairs share max_seq_len + 1 items
+                users.append(user)
+                input_ids.append(window[:-1])
+                labels.append(window[1:])
+                lengths.append(len(window) - 1)
+                end -= max_seq_len
+                if train_windows == "last" or end < 2:
+                    break
+        return {"user_id": users, "input_ids": input_ids, "labels": labels, "length": lengths}
 
     def encode_holdout(batch):
         input_ids, labels = [], []
@@ -123,7 +135,7 @@ def encode_splits(splits, tokenizer, max_seq_len):
             labels.append(lookup.get(target, 0))
         return {"input_ids": input_ids, "labels": labels}
 
-    train = splits["train"].map(encode_train, batched=True, remove_columns=["item_ids"])
+    train = splits["train"].map(encode_train, batched=True, remove_columns=splits["train"].column_names)
     too_short = sum(1 for n in train["length"] if n < 1)
     if too_short:
         logger.info(f"Dropped {too_short} training sequence(s) with fewer than 2 items (no next-item pair).")

@@ -1,6 +1,6 @@
 """Splits: the SASRec leave-one-out protocol and the temporal split, with no leakage of held-out targets."""
 
-from datasets import Dataset
+from datasets import Dataset, DatasetDict
 
 from modeling_attnrank.collator import NextItemCollator, left_pad
 from modeling_attnrank.splits import build_tokenizer, encode_splits, leave_one_out_split, temporal_split
@@ -82,3 +82,16 @@ def test_synthetic_data_is_deterministic_and_has_no_repeats():
     b = generate_synthetic_sequences(num_users=50, num_items=100, seed=1)
     assert a["item_ids"] == b["item_ids"]
     assert all(len(set(items)) == len(items) for items in a["item_ids"])
+
+
+def test_all_windows_cover_every_next_item_pair_once():
+    data = Dataset.from_dict({"user_id": ["a"], "item_ids": [[str(i) for i in range(1, 9)]]})
+    splits = DatasetDict(train=data)
+    tokenizer = build_tokenizer(data, max_seq_len=3)
+    last, _ = encode_splits(splits, tokenizer, max_seq_len=3)
+    assert last["train"]["input_ids"] == [[5, 6, 7]]
+    every, _ = encode_splits(splits, tokenizer, max_seq_len=3, train_windows="all")
+    pairs = [(i, j) for inputs, labels in zip(every["train"]["input_ids"], every["train"]["labels"])
+             for i, j in zip(inputs, labels)]
+    assert sorted(pairs) == [(i, i + 1) for i in range(1, 8)]
+    assert set(every["train"]["user_id"]) == {"a"}
