@@ -94,3 +94,21 @@ def test_time_budget_stops_training_after_a_last_evaluation(tmp_path):
     train_results = json.loads((out / "train_results.json").read_text())
     assert train_results["epoch"] < 1  # stopped within the first epoch, not after 50
     assert (out / "model.safetensors").exists() and (out / "test_results.json").exists()
+
+
+def test_own_file_trains_and_a_malformed_line_names_file_line_and_value(tmp_path):
+    from modeling_attnrank.data import DataFormatError
+
+    good = tmp_path / "log.csv"
+    rows = [f"u{u},i{(u * 7 + t) % 40},{1000 + t}" for u in range(60) for t in range(8)]
+    good.write_text("user,item,timestamp\n" + "\n".join(rows) + "\n")
+    result = main(["--data_file", str(good), "--data_format", "interactions", "--hidden_size", "16", "--intermediate_size", "32", "--max_seq_len", "10",
+                   "--num_train_epochs", "1", "--sampled_test", "false", "--output_dir", str(tmp_path / "own")])
+    assert result["test_num_users"] == 60
+
+    bad = tmp_path / "bad.txt"
+    bad.write_text("u1 i1 100\nu1 i2 200\nu1 i3 yesterday\n")
+    with pytest.raises(DataFormatError) as error:
+        main(["--data_file", str(bad), "--output_dir", str(tmp_path / "bad")])
+    message = str(error.value)
+    assert "bad.txt" in message and "line 3" in message and "yesterday" in message
