@@ -97,15 +97,13 @@ def time_training_epoch(model, train_dataset, batch_size=128, learning_rate=1e-3
 
 
 @torch.no_grad()
-def time_inference(model, histories, k=10, batch_size=1024, single_user_samples=300, device="cpu"):
+def time_inference(model, histories, k=10, batch_size=512, single_user_samples=300, device="cpu"):
     """Top-k over the whole catalogue for every history (batched), and single-user latency percentiles (ms)."""
-    from .collator import left_pad
+    from .inference import recommend_many
 
     model.eval()
     start = time.perf_counter()
-    for begin in range(0, len(histories), batch_size):
-        ids = torch.from_numpy(left_pad(histories[begin : begin + batch_size])).to(device)
-        model.recommend(ids, k=k)
+    recommend_many(model, histories, k=k, batch_size=batch_size, device=device)
     all_users = time.perf_counter() - start
     latencies = []
     rng = np.random.default_rng(0)
