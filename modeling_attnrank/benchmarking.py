@@ -87,7 +87,7 @@ def time_training_epoch(model, train_dataset, batch_size=128, learning_rate=1e-3
         output_dir=output_dir, num_train_epochs=1, per_device_train_batch_size=batch_size,
         learning_rate=learning_rate, eval_strategy="no", save_strategy="no", report_to="none", logging_steps=10**9,
         disable_tqdm=True, remove_unused_columns=False, train_sampling_strategy="group_by_length",
-        dataloader_pin_memory=False, bf16=bf16, use_cpu=not torch.cuda.is_available(), seed=0,
+        dataloader_pin_memory=False, bf16=bf16, optim="adamw_torch_fused", use_cpu=not torch.cuda.is_available(), seed=0,
     )
     trainer = Trainer(model=model, args=args, train_dataset=train_dataset, data_collator=NextItemCollator(max_seq_len))
     start = time.perf_counter()
@@ -125,7 +125,7 @@ def catalogue_scaling_step(num_items, loss_type="sampled_softmax", num_negatives
                             num_attention_heads=1, intermediate_size=4 * hidden_size, max_seq_len=seq_len,
                             loss_type=loss_type, num_negatives=num_negatives, attention_dropout_prob=0.0)
     model = AttnRankForNextItemPrediction(config).train()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, fused=True)  # as Trainer's adamw_torch_fused
     inputs = torch.randint(1, num_items + 1, (batch_size, seq_len))
     labels = torch.randint(1, num_items + 1, (batch_size, seq_len))
     times = []

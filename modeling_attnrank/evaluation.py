@@ -91,8 +91,12 @@ def evaluate_ranking(scorer, dataset, num_items, ks=(10,), protocol="full", excl
     covered = {k: torch.zeros(num_items + 1, dtype=torch.bool) for k in ks}  # items in anyone's top-K
     max_k = min(max(ks), num_items)
 
+    # Shortest histories first: each batch is padded only to its own longest history.
+    order = np.argsort(np.fromiter((len(h) for h in shard["input_ids"]), dtype=np.int64, count=len(shard)),
+                       kind="stable")
     for start in range(0, len(shard), batch_size):
-        features = [shard[i] for i in range(start, min(start + batch_size, len(shard)))]
+        batch_rows = order[start : start + batch_size]
+        features = [shard[int(i)] for i in batch_rows]
         batch = collate(features)
         input_ids, attention_mask, targets = batch["input_ids"], batch["attention_mask"], batch["labels"]
         scores = scorer(input_ids.to(device), attention_mask.to(device)).float().cpu()  # (B, num_items + 1)
@@ -113,7 +117,7 @@ def evaluate_ranking(scorer, dataset, num_items, ks=(10,), protocol="full", excl
         else:
             candidates = []
             for row_offset, (history, target) in enumerate(zip(input_ids.tolist(), targets.tolist())):
-                row = int(rows[start + row_offset])
+                row = int(rows[batch_rows[row_offset]])  # the dataset row seeds its negatives
                 candidates.append([target] + _sample_negatives(num_items, history, target, num_negatives, seed, row))
             width = max(len(c) for c in candidates)  # pad with 0 (padding scores -inf: never ahead of a target)
             candidates = torch.tensor([c + [0] * (width - len(c)) for c in candidates])

@@ -69,8 +69,8 @@ def write_model_card(output_dir, model, dataset_name, data_description, test_met
     if training_args is not None:
         training_setup += (
             f" AdamW, learning rate {training_args.learning_rate}, batch {training_args.per_device_train_batch_size}"
-            f" x {training_args.world_size} process(es), {training_args.num_train_epochs} epochs max, seed "
-            f"{training_args.seed}."
+            f" x {training_args.world_size} process(es), {training_args.num_train_epochs} epochs max, precision "
+            f"{getattr(training_args, 'precision', 'fp32')}, seed {training_args.seed}."
         )
     if train_metrics and "train_runtime" in train_metrics:
         training_setup += f" Training time: {train_metrics['train_runtime']:.0f} s."

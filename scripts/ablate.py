@@ -22,9 +22,9 @@ from pathlib import Path
 
 VARIANTS = {
     "base": [],
-    "loss: bce, 1 negative (SASRec)": ["--loss_type", "bce", "--num_negatives", "1"],
-    "loss: sampled softmax, 256 neg.": ["--loss_type", "sampled_softmax", "--num_negatives", "256"],
-    "loss: gbce, 256 neg. (gSASRec)": ["--loss_type", "gbce", "--num_negatives", "256"],
+    "loss bce 1 negative (SASRec)": ["--loss_type", "bce", "--num_negatives", "1"],
+    "loss sampled softmax 256 neg.": ["--loss_type", "sampled_softmax", "--num_negatives", "256"],
+    "loss gbce 256 neg. (gSASRec)": ["--loss_type", "gbce", "--num_negatives", "256"],
     "post-LN": ["--pre_norm", "false"],
     "attention dropout 0.2": ["--attention_dropout_prob", "0.2"],
     "hidden dropout 0.5": ["--hidden_dropout_prob", "0.5"],
@@ -33,7 +33,7 @@ VARIANTS = {
     "2 heads": ["--num_attention_heads", "2"],
     "sinusoidal positions": ["--position_embedding_type", "sinusoidal"],
     "no positions": ["--position_embedding_type", "none"],
-    "local attention, window 20": ["--attention_type", "local", "--attention_window", "20"],
+    "local attention window 20": ["--attention_type", "local", "--attention_window", "20"],
     "untied output embeddings": ["--tie_item_embeddings", "false"],
     "train on all windows": ["--train_windows", "all"],
     "fp32 (no bf16)": ["--precision", "fp32"],
@@ -68,9 +68,13 @@ def main():
     parser.add_argument("--output_dir", required=True)
     parser.add_argument("--jobs", type=int, default=1)
     parser.add_argument("--only", default="", help="comma-separated variant names (default: all)")
+    parser.add_argument("--threads", type=int, default=None, help="threads per run (default: cores / jobs)")
     args = parser.parse_args(argv)
     names = [n for n in VARIANTS if not args.only or n in args.only.split(",")]
-    threads = max(1, (os.cpu_count() or 2) // args.jobs)
+    threads = args.threads or max(1, (os.cpu_count() or 2) // args.jobs)
+    unknown = [n for n in args.only.split(",") if n and n not in VARIANTS]
+    if unknown:
+        parser.error(f"unknown variant(s) {unknown}; choose from {list(VARIANTS)}")
     with ThreadPoolExecutor(args.jobs) as pool:
         results = dict(pool.map(lambda n: run_variant(n, args.config, args.output_dir, extra, threads), names))
     base = results.get("base", {})

@@ -144,3 +144,13 @@ def test_save_load_round_trip_safetensors(tmp_path):
 def test_deterministic_given_seed():
     a, b = tiny_model(), tiny_model()
     torch.testing.assert_close(a(HISTORIES).logits, b(HISTORIES).logits)
+
+
+@pytest.mark.parametrize("overrides", [{}, {"attention_type": "local", "attention_window": 3}, {"pre_norm": False}])
+def test_last_position_only_equals_the_full_forward(overrides):
+    model = tiny_model(**overrides)
+    full = model.model(HISTORIES).last_hidden_state[:, -1]
+    torch.testing.assert_close(model.user_representation(HISTORIES), full, rtol=1e-5, atol=1e-5)
+    no_padding = HISTORIES[1:2]
+    torch.testing.assert_close(model.user_representation(no_padding), model.model(no_padding).last_hidden_state[:, -1],
+                               rtol=1e-5, atol=1e-5)
