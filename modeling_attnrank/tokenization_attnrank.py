@@ -13,8 +13,6 @@ This file imports only transformers and the standard library: it travels to the 
 
 import json
 import os
-from typing import Optional
-
 from transformers import BatchEncoding, PreTrainedTokenizer
 from transformers.utils import logging
 
