@@ -480,4 +480,13 @@ class AttentionExplanationOutput(ModelOutput):
     rollout: Optional[torch.FloatTensor] = None
 
 
-__all__ = ["AttnRankPreTrainedModel", "AttnRankModel", "AttnRankForNextItemPrediction", "build_attention_mask"]
+__all__ = [
+    "AttnRankPreTrainedModel",
+    "AttnRankModel",
+    "AttnRankForNextItemPrediction",
+    "AttnRankModelOutput",
+    "NextItemPredictionOutput",
+    "RecommendationOutput",
+    "AttentionExplanationOutput",
+    "build_attention_mask",
+]
