@@ -338,15 +338,21 @@ class AttnRankForNextItemPrediction(AttnRankPreTrainedModel):
             loss=loss, logits=logits, hidden_states=outputs.hidden_states, attentions=outputs.attentions
         )
 
+    def _last_window(self, input_ids, attention_mask=None):
+        """The last `max_seq_len` positions of left-padded histories, with a boolean mask (derived from padding if
+        not given); raises if a non-empty history does not end at the last position (i.e. is not left-padded)."""
+        input_ids = input_ids[:, -self.config.max_seq_len :]
+        if attention_mask is None:
+            attention_mask = input_ids != self.config.pad_token_id
+        attention_mask = attention_mask[:, -self.config.max_seq_len :].bool()
+        if bool((attention_mask.any(-1) & ~attention_mask[:, -1]).any()):
+            raise ValueError("Histories must be left-padded: the last position of a non-empty history is padding.")
+        return input_ids, attention_mask
+
     def user_representation(self, input_ids, attention_mask=None):
         """Hidden state (batch, hidden_size) after each history's most recent item; histories must be left-padded
         and are truncated to their last `max_seq_len` items."""
-        input_ids = input_ids[:, -self.config.max_seq_len :]
-        if attention_mask is not None:
-            attention_mask = attention_mask[:, -self.config.max_seq_len :]
-            has_items = attention_mask.any(-1)
-            if bool((has_items & ~attention_mask[:, -1].bool()).any()):
-                raise ValueError("Histories must be left-padded: the last position of a non-empty history is padding.")
+        input_ids, attention_mask = self._last_window(input_ids, attention_mask)
         return self.model(input_ids, attention_mask=attention_mask, last_position_only=True).last_hidden_state[:, -1]
 
     @torch.no_grad()
@@ -444,12 +450,7 @@ class AttnRankForNextItemPrediction(AttnRankPreTrainedModel):
             [`AttentionExplanationOutput`] over the last `min(seq_len, max_seq_len)` positions: 0 on padding, each
             head's row and the rollout sum to 1 over the history (all zeros for an empty history).
         """
-        input_ids = input_ids[:, -self.config.max_seq_len :]
-        if attention_mask is None:
-            attention_mask = input_ids != self.config.pad_token_id
-        attention_mask = attention_mask[:, -self.config.max_seq_len :].bool()
-        if bool((attention_mask.any(-1) & ~attention_mask[:, -1]).any()):
-            raise ValueError("Histories must be left-padded: the last position of a non-empty history is padding.")
+        input_ids, attention_mask = self._last_window(input_ids, attention_mask)
         outputs = self.model(input_ids, attention_mask=attention_mask, output_attentions=True)
         real = attention_mask[:, None, None, :].float()  # (B, 1, 1, T)
         # Row -1 is the most recent item's query; padding keys already get 0 there (a real query never sees them).
