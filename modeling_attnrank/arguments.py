@@ -39,7 +39,10 @@ class ModelArguments:
     attention_type: Optional[str] = field(default=None, metadata={"help": "global or local (default global)."})
     attention_window: Optional[int] = field(default=None, metadata={"help": "Window of local attention (50)."})
     position_embedding_type: Optional[str] = field(
-        default=None, metadata={"help": "learned, sinusoidal or none (default learned)."}
+        default=None, metadata={"help": "learned, sinusoidal, rotary or none (default learned)."}
+    )
+    time_interval_buckets: Optional[int] = field(
+        default=None, metadata={"help": "Time-interval attention bias with this many log2 buckets (0 = off, default)."}
     )
 
     def config_overrides(self):

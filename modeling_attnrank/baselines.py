@@ -7,7 +7,8 @@
   for item i is the sum of i's similarities to the items in their history.
 
 Both are built from the complete sequences of the training split only (`training_sequences`) and are
-scorers: `scorer(input_ids, attention_mask) -> (batch, num_items + 1)` scores.
+scorers: `scorer(input_ids, attention_mask, **inputs) -> (batch, num_items + 1)` scores (extra inputs such as
+`timestamps` are ignored).
 """
 
 import warnings
@@ -34,7 +35,7 @@ class MostPopular:
         score[order] = np.arange(num_items + 1, 0, -1, dtype=np.float32)  # distinct, exact in float32
         self.scores = torch.from_numpy(score)
 
-    def __call__(self, input_ids, attention_mask):
+    def __call__(self, input_ids, attention_mask, **inputs):
         return self.scores[None, :].expand(input_ids.shape[0], -1).clone()
 
 
@@ -70,7 +71,7 @@ class ItemKNN:
             self.neighbor_sims[start:end] = top.values
         self.num_items = num_items
 
-    def __call__(self, input_ids, attention_mask):
+    def __call__(self, input_ids, attention_mask, **inputs):
         input_ids = input_ids.cpu()
         sims = self.neighbor_sims[input_ids] * attention_mask.cpu()[..., None].float()  # (B, L, n)
         scores = torch.zeros(input_ids.shape[0], self.num_items + 1)

@@ -26,7 +26,8 @@ class NextItemCollator:
     evaluation examples `{"input_ids": [...full history...], "labels": target}` into left-padded tensors.
 
     Training labels are padded with -100 (ignored by the loss). Evaluation histories are NOT truncated: the
-    evaluator reads the last `max_seq_len` items and excludes all of them.
+    evaluator reads the last `max_seq_len` items and excludes all of them. A `timestamps` list per example (time-
+    interval features) is padded and truncated exactly like `input_ids`.
     """
 
     def __init__(self, max_seq_len=None):
@@ -42,6 +43,9 @@ class NextItemCollator:
             batch["labels"] = torch.from_numpy(left_pad(labels, -100, self.max_seq_len))
         else:
             batch["labels"] = torch.tensor(labels, dtype=torch.long)
+        if "timestamps" in features[0]:
+            times = [feature["timestamps"] for feature in features]
+            batch["timestamps"] = torch.from_numpy(left_pad(times, 0, self.max_seq_len if sequence_labels else None))
         return batch
 
 

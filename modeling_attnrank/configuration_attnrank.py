@@ -12,7 +12,7 @@ from transformers import PretrainedConfig
 
 LOSS_TYPES = ("ce", "bce", "sampled_softmax", "gbce")
 ATTENTION_TYPES = ("global", "local")
-POSITION_EMBEDDING_TYPES = ("learned", "sinusoidal", "none")
+POSITION_EMBEDDING_TYPES = ("learned", "sinusoidal", "rotary", "none")
 HIDDEN_ACTIVATIONS = ("gelu", "relu", "silu")
 
 
@@ -71,8 +71,15 @@ class AttnRankConfig(PretrainedConfig):
         attention_window (`int`, *optional*, defaults to 50):
             Window size w of `"local"` attention (the position itself included).
         position_embedding_type (`str`, *optional*, defaults to `"learned"`):
-            `"learned"` absolute positions, `"sinusoidal"` fixed positions, or `"none"`. Positions count from the
-            first real item of the history, so left padding never changes them.
+            `"learned"` absolute positions, `"sinusoidal"` fixed positions added to the embeddings, `"rotary"`
+            (RoPE, Su et al. 2021: queries and keys rotated by their position, so attention sees relative
+            distances; needs an even head size), or `"none"`. Positions count from the first real item of the
+            history, so left padding never changes them.
+        time_interval_buckets (`int`, *optional*, defaults to 0):
+            Time-interval features (TiSASRec-style, Li et al., WSDM 2020), used when > 0: the model then takes the
+            `timestamps` of the history, and every attention score between two behaviours gets a learned per-block,
+            per-head bias for the log2 bucket of their time interval, `min(floor(log2(1 + |t_i - t_j|)),
+            time_interval_buckets - 1)` (in the timestamps' unit; 32 buckets cover 2^31 seconds). 0 disables them.
     """
 
     model_type = "attnrank"
@@ -101,6 +108,7 @@ class AttnRankConfig(PretrainedConfig):
         attention_type="global",
         attention_window=50,
         position_embedding_type="learned",
+        time_interval_buckets=0,
         **kwargs,
     ):
         self.num_items = num_items
@@ -124,6 +132,7 @@ class AttnRankConfig(PretrainedConfig):
         self.attention_type = attention_type
         self.attention_window = attention_window
         self.position_embedding_type = position_embedding_type
+        self.time_interval_buckets = time_interval_buckets
         # Tying is done by the model itself (the head reads the input table), not by transformers' tying machinery.
         kwargs["tie_word_embeddings"] = False
         super().__init__(pad_token_id=pad_token_id, **kwargs)
@@ -155,6 +164,10 @@ class AttnRankConfig(PretrainedConfig):
             raise ValueError(f"`pad_token_id` must be 0 (histories are left-padded with 0), got {self.pad_token_id!r}.")
         if not 0.0 <= self.gbce_t <= 1.0:
             raise ValueError(f"`gbce_t` must be in [0, 1], got {self.gbce_t!r}.")
+        if not isinstance(self.time_interval_buckets, int) or self.time_interval_buckets < 0:
+            raise ValueError(
+                f"`time_interval_buckets` must be a non-negative integer (0 = off), got {self.time_interval_buckets!r}."
+            )
         if not isinstance(self.loss_chunk_size, int) or self.loss_chunk_size < 0:
             raise ValueError(f"`loss_chunk_size` must be a non-negative integer, got {self.loss_chunk_size!r}.")
         for name, allowed in (
@@ -166,6 +179,11 @@ class AttnRankConfig(PretrainedConfig):
             value = getattr(self, name)
             if value not in allowed:
                 raise ValueError(f"`{name}` must be one of {allowed}, got {value!r}.")
+        if self.position_embedding_type == "rotary" and (self.hidden_size // self.num_attention_heads) % 2:
+            raise ValueError(
+                f"Rotary positions need an even head size; hidden_size / num_attention_heads = "
+                f"{self.hidden_size // self.num_attention_heads}."
+            )
 
 
 __all__ = ["AttnRankConfig"]

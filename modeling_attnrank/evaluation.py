@@ -13,7 +13,8 @@ Every user of the split is in the denominator: targets unknown to the vocabulary
 (`num_unknown_targets`). Under `torch.distributed`, each process scores a disjoint shard of the users (rows
 rank, rank + world, ...) and sums are all-reduced, so every user is scored exactly once.
 
-A "scorer" is any callable `(input_ids, attention_mask) -> scores` with `input_ids` the (batch, L) left-padded
+A "scorer" is any callable `(input_ids, attention_mask, **inputs) -> scores` (inputs: `timestamps` when the data
+carries them) with `input_ids` the (batch, L) left-padded
 full histories and `scores` (batch, num_items + 1); column 0 (padding) is ignored. `model_scorer` wraps an
 `AttnRankForNextItemPrediction`; the baselines in `baselines.py` are scorers too.
 """
@@ -44,8 +45,8 @@ def model_scorer(model):
     """Scorer for an AttnRankForNextItemPrediction: encoder once per history, scores of the last position only."""
 
     @torch.no_grad()
-    def score(input_ids, attention_mask):
-        return model.score_items(model.user_representation(input_ids, attention_mask)).float()
+    def score(input_ids, attention_mask, timestamps=None):
+        return model.score_items(model.user_representation(input_ids, attention_mask, timestamps)).float()
 
     return score
 
@@ -99,7 +100,8 @@ def evaluate_ranking(scorer, dataset, num_items, ks=(10,), protocol="full", excl
         features = [shard[int(i)] for i in batch_rows]
         batch = collate(features)
         input_ids, attention_mask, targets = batch["input_ids"], batch["attention_mask"], batch["labels"]
-        scores = scorer(input_ids.to(device), attention_mask.to(device)).float().cpu()  # (B, num_items + 1)
+        extra = {"timestamps": batch["timestamps"].to(device)} if "timestamps" in batch else {}
+        scores = scorer(input_ids.to(device), attention_mask.to(device), **extra).float().cpu()  # (B, num_items + 1)
         scores[:, 0] = float("-inf")
         seen = torch.zeros_like(scores, dtype=torch.bool).scatter_(1, input_ids, True)
         seen[:, 0] = False
@@ -189,7 +191,7 @@ def evaluate_saved_model(model_dir, data_args, split_name="test", protocols=PROT
         validate_checkpoint(model_dir)  # safetensors only, and weights that match the config
     model = AutoModel.from_pretrained(model_dir).to(device).eval()
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
-    data = prepare_datasets(data_args, model.config.max_seq_len, tokenizer)
+    data = prepare_datasets(data_args, model.config.max_seq_len, tokenizer, bool(model.config.time_interval_buckets))
     num_items = model.config.num_items
     scorers = {"AttnRank": model_scorer(model)}
     scorers.update(build_baselines(data_args.baselines, data["splits"]["train"], tokenizer, num_items))

@@ -106,6 +106,28 @@ def sinusoidal_table(num_positions, dim):
     return table
 
 
+def rotary_cos_sin(position_ids, head_dim, base=10000.0):
+    """cos / sin of rotary position embeddings (RoPE) for `position_ids` (B, T): each (B, 1, T, head_dim)."""
+    inverse_frequency = base ** (-torch.arange(0, head_dim, 2, device=position_ids.device, dtype=torch.float32) / head_dim)
+    angles = position_ids.float()[..., None] * inverse_frequency  # (B, T, head_dim / 2)
+    angles = torch.cat((angles, angles), dim=-1)[:, None]  # (B, 1, T, head_dim)
+    return angles.cos(), angles.sin()
+
+
+def apply_rotary(x, cos, sin):
+    """Rotate pairs (x_i, x_{i + d/2}) of `x` (B, nh, T, d) by their position's angle."""
+    first, second = x.chunk(2, dim=-1)
+    return x * cos.to(x.dtype) + torch.cat((-second, first), dim=-1) * sin.to(x.dtype)
+
+
+def time_interval_buckets(timestamps, num_buckets):
+    """Log2 bucket of the time interval between every two behaviours: (B, T) timestamps -> (B, T, T) int64 in
+    [0, num_buckets), `min(floor(log2(1 + |t_i - t_j|)), num_buckets - 1)`."""
+    timestamps = timestamps.to(torch.float64)  # exact for integer timestamps up to 2^53
+    intervals = (timestamps[:, :, None] - timestamps[:, None, :]).abs()
+    return torch.log2(intervals + 1).floor().clamp(max=num_buckets - 1).long()
+
+
 class AttnRankSelfAttention(nn.Module):
     def __init__(self, config):
         super().__init__()
@@ -114,22 +136,32 @@ class AttnRankSelfAttention(nn.Module):
         self.dropout = config.attention_dropout_prob
         self.qkv = nn.Linear(config.hidden_size, 3 * config.hidden_size)
         self.out_proj = nn.Linear(config.hidden_size, config.hidden_size)
+        # Time-interval features: a learned bias per (log2 interval bucket, head) on every attention score.
+        self.time_interval_bias = (nn.Embedding(config.time_interval_buckets, config.num_attention_heads)
+                                   if config.time_interval_buckets else None)
 
-    def forward(self, hidden, mask, output_attentions=False, last_query_only=False):
+    def forward(self, hidden, mask, output_attentions=False, last_query_only=False, rotary=None, intervals=None):
         batch_size, seq_len, channels = hidden.shape  # (B, T, C)
-        q, k, v = self.qkv(hidden).split(channels, dim=-1)
+        q, k, v = (x.view(batch_size, seq_len, self.num_heads, self.head_dim).transpose(1, 2)
+                   for x in self.qkv(hidden).split(channels, dim=-1))  # each (B, nh, T, hd)
+        if rotary is not None:  # rotary positions: rotate queries and keys by their position
+            q, k = apply_rotary(q, *rotary), apply_rotary(k, *rotary)
         if last_query_only:  # only the most recent position's output is needed (recommendation)
-            q = q[:, -1:]
+            q = q[:, :, -1:]
             mask = mask[:, :, -1:] if mask is not None else None
-        q = q.view(batch_size, q.shape[1], self.num_heads, self.head_dim).transpose(1, 2)
-        k, v = (x.view(batch_size, seq_len, self.num_heads, self.head_dim).transpose(1, 2) for x in (k, v))
+            intervals = intervals[:, -1:] if intervals is not None else None
+        if intervals is not None:  # additive time-interval bias; `mask` is always given with intervals
+            bias = self.time_interval_bias(intervals).permute(0, 3, 1, 2).to(q.dtype)  # (B, nh, T_q, T)
+            mask = bias.masked_fill(~mask, float("-inf"))
         dropout = self.dropout if self.training else 0.0
         weights = None
         if output_attentions:
             # Explicit softmax(QK^T / sqrt(d_k)) so the per-behaviour weights can be returned.
             scores = (q @ k.transpose(-2, -1)) / math.sqrt(self.head_dim)  # (B, nh, T, T)
-            if mask is not None:
+            if mask is not None and mask.dtype == torch.bool:
                 scores = scores.masked_fill(~mask, float("-inf"))
+            elif mask is not None:
+                scores = scores + mask
             weights = scores.softmax(dim=-1)
             out = F.dropout(weights, dropout, self.training) @ v
         else:
@@ -164,14 +196,15 @@ class AttnRankBlock(nn.Module):
         self.feed_forward = AttnRankFeedForward(config)
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
 
-    def forward(self, hidden, mask, output_attentions=False, last_query_only=False):
+    def forward(self, hidden, mask, output_attentions=False, last_query_only=False, rotary=None, intervals=None):
         residual = hidden[:, -1:] if last_query_only else hidden
         if self.pre_norm:
-            attended, weights = self.attention(self.attention_norm(hidden), mask, output_attentions, last_query_only)
+            attended, weights = self.attention(self.attention_norm(hidden), mask, output_attentions, last_query_only,
+                                               rotary, intervals)
             hidden = residual + self.dropout(attended)
             hidden = hidden + self.dropout(self.feed_forward(self.feed_forward_norm(hidden)))
         else:
-            attended, weights = self.attention(hidden, mask, output_attentions, last_query_only)
+            attended, weights = self.attention(hidden, mask, output_attentions, last_query_only, rotary, intervals)
             hidden = self.attention_norm(residual + self.dropout(attended))
             hidden = self.feed_forward_norm(hidden + self.dropout(self.feed_forward(hidden)))
         return hidden, weights
@@ -227,9 +260,12 @@ class AttnRankModel(AttnRankPreTrainedModel):
     def set_input_embeddings(self, value):
         self.item_embeddings = value
 
-    def forward(self, input_ids, attention_mask=None, output_attentions=False, output_hidden_states=False,
-                return_dict=None, last_position_only=False):
+    def forward(self, input_ids, attention_mask=None, timestamps=None, output_attentions=False,
+                output_hidden_states=False, return_dict=None, last_position_only=False):
         r"""
+        timestamps (`torch.LongTensor` of shape `(batch_size, seq_len)`, *optional*):
+            Time of each behaviour, aligned with `input_ids` (any value at padding); required when
+            `config.time_interval_buckets > 0`, ignored otherwise.
         last_position_only (`bool`, *optional*, defaults to `False`):
             Compute the last block for the most recent position only (`last_hidden_state` is then `(B, 1, C)`):
             all a recommendation needs, ~1/num_hidden_layers of the encoder's work saved.
@@ -247,16 +283,29 @@ class AttnRankModel(AttnRankPreTrainedModel):
         hidden = self.item_embeddings(input_ids)  # (B, T, C)
         if config.scale_embeddings:
             hidden = hidden * math.sqrt(config.hidden_size)
+        rotary = None
         if config.position_embedding_type != "none":
             # Count positions from the first real item so left padding never shifts them.
             position_ids = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)  # (B, T)
             if config.position_embedding_type == "learned":
                 hidden = hidden + self.position_embeddings(position_ids)
-            else:
+            elif config.position_embedding_type == "sinusoidal":
                 hidden = hidden + self.position_table[position_ids]
+            else:
+                rotary = rotary_cos_sin(position_ids, config.hidden_size // config.num_attention_heads)
         hidden = self.embedding_dropout(hidden) * attention_mask[..., None]
 
-        if config.attention_type == "global" and bool(attention_mask.all()) and not output_attentions:
+        intervals = None
+        if config.time_interval_buckets:
+            if timestamps is None or timestamps.shape != input_ids.shape:
+                raise ValueError(
+                    "This model uses time-interval features (config.time_interval_buckets > 0): pass `timestamps`, "
+                    f"one per item of `input_ids` {tuple(input_ids.shape)}."
+                )
+            intervals = time_interval_buckets(timestamps, config.time_interval_buckets)
+
+        if (config.attention_type == "global" and intervals is None and bool(attention_mask.all())
+                and not output_attentions):
             mask = None  # no padding: SDPA's fused causal path
         else:
             mask = build_attention_mask(attention_mask, config.attention_type, config.attention_window)
@@ -265,7 +314,7 @@ class AttnRankModel(AttnRankPreTrainedModel):
         all_attentions = () if output_attentions else None
         for index, block in enumerate(self.blocks):
             last_only = last_position_only and index == len(self.blocks) - 1
-            hidden, weights = block(hidden, mask, output_attentions, last_only)
+            hidden, weights = block(hidden, mask, output_attentions, last_only, rotary, intervals)
             if output_hidden_states:
                 all_hidden += (hidden,)
             if output_attentions:
@@ -304,8 +353,8 @@ class AttnRankForNextItemPrediction(AttnRankPreTrainedModel):
         scores[..., 0] = torch.finfo(scores.dtype).min
         return scores
 
-    def forward(self, input_ids, attention_mask=None, labels=None, logits_to_keep=0, output_attentions=False,
-                output_hidden_states=False, return_dict=None):
+    def forward(self, input_ids, attention_mask=None, labels=None, timestamps=None, logits_to_keep=0,
+                output_attentions=False, output_hidden_states=False, return_dict=None):
         r"""
         input_ids (`torch.LongTensor` of shape `(batch_size, seq_len)`):
             Item indices of each history, oldest first, left-padded with 0.
@@ -314,12 +363,15 @@ class AttnRankForNextItemPrediction(AttnRankPreTrainedModel):
         labels (`torch.LongTensor` of shape `(batch_size, seq_len)`, *optional*):
             The next item of every position (already shifted: `labels[:, t]` is the item after `input_ids[:, t]`);
             -100 or 0 where no loss is taken. The loss is computed on the labelled positions only.
+        timestamps (`torch.LongTensor` of shape `(batch_size, seq_len)`, *optional*):
+            Time of each behaviour; needed only when `config.time_interval_buckets > 0`.
         logits_to_keep (`int`, *optional*, defaults to 0):
             Compute logits for the last `logits_to_keep` positions only (0 = all); 1 gives next-item scores.
         """
         outputs = self.model(
             input_ids,
             attention_mask=attention_mask,
+            timestamps=timestamps,
             output_attentions=output_attentions,
             output_hidden_states=output_hidden_states,
         )
@@ -338,26 +390,31 @@ class AttnRankForNextItemPrediction(AttnRankPreTrainedModel):
             loss=loss, logits=logits, hidden_states=outputs.hidden_states, attentions=outputs.attentions
         )
 
-    def _last_window(self, input_ids, attention_mask=None):
+    def _last_window(self, input_ids, attention_mask=None, timestamps=None):
         """The last `max_seq_len` positions of left-padded histories, with a boolean mask (derived from padding if
-        not given); raises if a non-empty history does not end at the last position (i.e. is not left-padded)."""
+        not given) and their timestamps (if given); raises if a non-empty history does not end at the last position
+        (i.e. is not left-padded)."""
         input_ids = input_ids[:, -self.config.max_seq_len :]
+        if timestamps is not None:
+            timestamps = timestamps[:, -self.config.max_seq_len :]
         if attention_mask is None:
             attention_mask = input_ids != self.config.pad_token_id
         attention_mask = attention_mask[:, -self.config.max_seq_len :].bool()
         if bool((attention_mask.any(-1) & ~attention_mask[:, -1]).any()):
             raise ValueError("Histories must be left-padded: the last position of a non-empty history is padding.")
-        return input_ids, attention_mask
+        return input_ids, attention_mask, timestamps
 
-    def user_representation(self, input_ids, attention_mask=None):
+    def user_representation(self, input_ids, attention_mask=None, timestamps=None):
         """Hidden state (batch, hidden_size) after each history's most recent item; histories must be left-padded
-        and are truncated to their last `max_seq_len` items."""
-        input_ids, attention_mask = self._last_window(input_ids, attention_mask)
-        return self.model(input_ids, attention_mask=attention_mask, last_position_only=True).last_hidden_state[:, -1]
+        and are truncated to their last `max_seq_len` items (`timestamps`, aligned with `input_ids`, are needed
+        only with time-interval features)."""
+        input_ids, attention_mask, timestamps = self._last_window(input_ids, attention_mask, timestamps)
+        outputs = self.model(input_ids, attention_mask=attention_mask, timestamps=timestamps, last_position_only=True)
+        return outputs.last_hidden_state[:, -1]
 
     @torch.no_grad()
     def recommend(self, input_ids, attention_mask=None, k=10, exclude_seen=True, exclude_ids=None,
-                  chunk_size=65536):
+                  chunk_size=65536, timestamps=None):
         """Top-`k` items for each history, best first.
 
         Args:
@@ -369,6 +426,8 @@ class AttnRankForNextItemPrediction(AttnRankPreTrainedModel):
             exclude_ids (`torch.LongTensor` of shape `(batch_size, n)`, *optional*): more items to exclude per row
                 (0 entries are ignored), e.g. a full history longer than `input_ids`.
             chunk_size (`int`): items scored at a time; bounds memory to batch x chunk_size scores.
+            timestamps (`torch.LongTensor` of shape `(batch_size, seq_len)`, *optional*): time of each behaviour,
+                aligned with `input_ids`; needed only with time-interval features.
 
         Returns:
             [`RecommendationOutput`] with `item_ids` and `scores` of shape `(batch_size, k)`.
@@ -377,7 +436,7 @@ class AttnRankForNextItemPrediction(AttnRankPreTrainedModel):
             attention_mask = input_ids != self.config.pad_token_id
         num_items = self.config.num_items
         k = min(k, num_items)
-        user = self.user_representation(input_ids, attention_mask)  # (B, C)
+        user = self.user_representation(input_ids, attention_mask, timestamps)  # (B, C)
         excluded = None
         if exclude_seen:
             excluded = input_ids.masked_fill(~attention_mask.bool(), 0)
@@ -404,7 +463,7 @@ class AttnRankForNextItemPrediction(AttnRankPreTrainedModel):
         return RecommendationOutput(item_ids=best_ids, scores=best_scores)
 
     @torch.no_grad()
-    def rank_candidates(self, input_ids, candidate_ids, attention_mask=None):
+    def rank_candidates(self, input_ids, candidate_ids, attention_mask=None, timestamps=None):
         """Personalised re-ranking: each history's own candidate items (search results, a retrieval stage's output, a
         feed) ordered by the model's score, best first.
 
@@ -414,6 +473,7 @@ class AttnRankForNextItemPrediction(AttnRankPreTrainedModel):
                 0 marks "no candidate" (rows of different lengths) and is ranked last with score -inf. Candidates
                 already in the history are ranked like the others: the caller chose them.
             attention_mask (`torch.Tensor`, *optional*): 1 for real items; derived from `input_ids != 0` if omitted.
+            timestamps (`torch.LongTensor`, *optional*): as in `recommend`.
 
         Returns:
             [`RecommendationOutput`] with `item_ids` and `scores` of shape `(batch_size, num_candidates)`, sorted by
@@ -424,14 +484,14 @@ class AttnRankForNextItemPrediction(AttnRankPreTrainedModel):
                 f"Candidate indices must lie in 0..{self.config.num_items} (0 = no candidate); map raw item IDs with "
                 "the model's tokenizer (`convert_tokens_to_ids`) first."
             )
-        user = self.user_representation(input_ids, attention_mask)  # (B, C)
+        user = self.user_representation(input_ids, attention_mask, timestamps)  # (B, C)
         scores = (self.item_weight[candidate_ids] @ user[:, :, None]).squeeze(-1).float()  # (B, n)
         scores = scores.masked_fill(candidate_ids == self.config.pad_token_id, float("-inf"))
         scores, order = scores.sort(dim=-1, descending=True, stable=True)
         return RecommendationOutput(item_ids=candidate_ids.gather(-1, order), scores=scores)
 
     @torch.no_grad()
-    def explain(self, input_ids, attention_mask=None):
+    def explain(self, input_ids, attention_mask=None, timestamps=None):
         """Which past behaviours each history's recommendations attend to.
 
         Recommendations are scored from the hidden state at the most recent position, so that position's attention
@@ -445,13 +505,14 @@ class AttnRankForNextItemPrediction(AttnRankPreTrainedModel):
             input_ids (`torch.LongTensor` of shape `(batch_size, seq_len)`): left-padded histories; longer ones are
                 read from their last `max_seq_len` items, as in `recommend`.
             attention_mask (`torch.Tensor`, *optional*): 1 for real items; derived from `input_ids != 0` if omitted.
+            timestamps (`torch.LongTensor`, *optional*): as in `recommend`.
 
         Returns:
             [`AttentionExplanationOutput`] over the last `min(seq_len, max_seq_len)` positions: 0 on padding, each
             head's row and the rollout sum to 1 over the history (all zeros for an empty history).
         """
-        input_ids, attention_mask = self._last_window(input_ids, attention_mask)
-        outputs = self.model(input_ids, attention_mask=attention_mask, output_attentions=True)
+        input_ids, attention_mask, timestamps = self._last_window(input_ids, attention_mask, timestamps)
+        outputs = self.model(input_ids, attention_mask=attention_mask, timestamps=timestamps, output_attentions=True)
         real = attention_mask[:, None, None, :].float()  # (B, 1, 1, T)
         # Row -1 is the most recent item's query; padding keys already get 0 there (a real query never sees them).
         attentions = torch.stack([weights[:, :, -1, :] for weights in outputs.attentions], dim=1).float()

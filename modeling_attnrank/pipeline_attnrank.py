@@ -66,7 +66,8 @@ class NextItemRecommendationPipeline(Pipeline):
     catalogue; `exclude_seen` (`bool`, defaults to True) never recommends an item of the history; `explain` (`bool`,
     defaults to False) adds the attention explanation; `batch_size` (defaults to 64) histories scored at once.
     `candidates` (call only): one list of raw item IDs per history, to re-rank instead of the whole catalogue.
-    Inputs may also be dicts `{"history": [...], "candidates": [...]}` (candidates optional), e.g. from a dataset.
+    Inputs may also be dicts `{"history": [...], "candidates": [...]}` (candidates optional), e.g. from a dataset;
+    a model with time-interval features needs dicts with `"timestamps"`, one per history item.
     """
 
     _load_tokenizer = True
@@ -128,22 +129,34 @@ class NextItemRecommendationPipeline(Pipeline):
         return outputs[0] if single else outputs
 
     def preprocess(self, inputs):
-        candidates = None
+        candidates = timestamps = None
         if isinstance(inputs, dict):
             if "history" not in inputs:
                 raise ValueError(f"A dict input needs a 'history' key (and optionally 'candidates'); got {sorted(inputs)}.")
-            history, candidates = inputs["history"], inputs.get("candidates")
+            history, candidates, timestamps = inputs["history"], inputs.get("candidates"), inputs.get("timestamps")
         else:
             history = inputs
         if isinstance(history, str):
             history = history.split()
+        history = list(history)
+        uses_time = bool(getattr(self.model.config, "time_interval_buckets", 0))
+        if uses_time and (timestamps is None or len(timestamps) != len(history)):
+            raise ValueError(
+                "This model uses time-interval features: give each input as {'history': [...], 'timestamps': [...]} "
+                f"with one timestamp per item (got {len(history)} items and "
+                f"{'no' if timestamps is None else len(timestamps)} timestamps)."
+            )
         # No truncation: the model reads the last max_seq_len items but excludes every item of the history.
-        encoded = self.tokenizer([list(history)], truncation=False, return_tensors="pt")
+        encoded = self.tokenizer([history], truncation=False, return_tensors="pt")
         input_ids, attention_mask = encoded["input_ids"], encoded["attention_mask"]
+        if uses_time:  # the tokenizer skips unknown items: keep the timestamps of the known ones
+            lookup = self.tokenizer.item_to_index
+            timestamps = [int(t) for item, t in zip(history, timestamps) if str(item) in lookup]
         if input_ids.shape[1] == 0:
             logger.warning("A history has no item known to the model; its recommendations are not personalised.")
             input_ids = torch.zeros((1, 1), dtype=torch.long)
             attention_mask = torch.zeros((1, 1), dtype=torch.long)
+            timestamps = [0]
         known, unknown = [], []
         for item in candidates or []:
             index = self.tokenizer.item_to_index.get(str(item))
@@ -151,16 +164,20 @@ class NextItemRecommendationPipeline(Pipeline):
                 unknown.append(str(item))
             else:
                 known.append(index)
-        return {
+        model_inputs = {
             "input_ids": input_ids,  # (1, T)
             "attention_mask": attention_mask,  # (1, T)
             "candidate_ids": torch.tensor([known], dtype=torch.long).reshape(1, len(known)),  # (1, n)
             "has_candidates": torch.tensor([candidates is not None]),  # (1,)
             "unknown_candidates": unknown,
         }
+        if uses_time:
+            model_inputs["timestamps"] = torch.tensor([timestamps], dtype=torch.long)  # (1, T), padded like input_ids
+        return model_inputs
 
     def _forward(self, model_inputs, top_k=DEFAULT_TOP_K, exclude_seen=True, explain=False):
         input_ids, attention_mask = model_inputs["input_ids"], model_inputs["attention_mask"]
+        timestamps = model_inputs.get("timestamps")
         has_candidates = model_inputs["has_candidates"]
         batch_size = input_ids.shape[0]
         empty_ids = input_ids.new_zeros((batch_size, 0))
@@ -169,15 +186,17 @@ class NextItemRecommendationPipeline(Pipeline):
         outputs = {"has_candidates": has_candidates}
         outputs["item_ids"], outputs["scores"] = empty_ids, empty_scores
         if not bool(has_candidates.all()):
-            top = self.model.recommend(input_ids, attention_mask=attention_mask, k=top_k, exclude_seen=exclude_seen)
+            top = self.model.recommend(input_ids, attention_mask=attention_mask, k=top_k, exclude_seen=exclude_seen,
+                                       timestamps=timestamps)
             outputs["item_ids"], outputs["scores"] = top.item_ids, top.scores
         outputs["candidate_ids"], outputs["candidate_scores"] = empty_ids, empty_scores
         if bool(has_candidates.any()):
-            ranked = self.model.rank_candidates(input_ids, model_inputs["candidate_ids"], attention_mask=attention_mask)
+            ranked = self.model.rank_candidates(input_ids, model_inputs["candidate_ids"], attention_mask=attention_mask,
+                                                timestamps=timestamps)
             outputs["candidate_ids"], outputs["candidate_scores"] = ranked.item_ids, ranked.scores
         outputs["unknown_candidates"] = model_inputs["unknown_candidates"]
         if explain:
-            explanation = self.model.explain(input_ids, attention_mask=attention_mask)
+            explanation = self.model.explain(input_ids, attention_mask=attention_mask, timestamps=timestamps)
             window = explanation.rollout.shape[1]  # the last min(T, max_seq_len) positions
             outputs["explained_ids"] = input_ids[:, -window:].masked_fill(~attention_mask[:, -window:].bool(), 0)
             outputs["attention_weights"] = explanation.attentions  # (B, layers, heads, window)

@@ -52,8 +52,9 @@ def split_sequences(sequences, data_args):
 
 
 
-def prepare_datasets(data_args, max_seq_len, tokenizer=None):
+def prepare_datasets(data_args, max_seq_len, tokenizer=None, with_timestamps=False):
     """Load, split and encode. Builds the tokenizer from the training split unless one is given (a trained model's).
+    `with_timestamps=True` (time-interval features) keeps each behaviour's timestamp beside its item.
 
     Returns a dict with `splits` (raw IDs), `encoded`, `tokenizer`, `dataset_name`, `description`, `stats`.
     """
@@ -61,7 +62,7 @@ def prepare_datasets(data_args, max_seq_len, tokenizer=None):
     splits, split_stats = split_sequences(sequences, data_args)
     if tokenizer is None:
         tokenizer = build_tokenizer(splits["train"], max_seq_len)
-    encoded, encode_stats = encode_splits(splits, tokenizer, max_seq_len, data_args.train_windows)
+    encoded, encode_stats = encode_splits(splits, tokenizer, max_seq_len, data_args.train_windows, with_timestamps)
     stats = {"data": data_stats, "split": split_stats, "encoding": encode_stats}
     return {"splits": splits, "encoded": encoded, "tokenizer": tokenizer, "dataset_name": dataset_name,
             "description": description, "stats": stats}

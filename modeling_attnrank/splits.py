@@ -32,18 +32,25 @@ def leave_one_out_split(sequences):
     lengths = np.array([len(items) for items in sequences["item_ids"]])
     evaluable = lengths >= 3
 
+    if "timestamps" not in sequences.column_names:
+        sequences = sequences.add_column("timestamps", [[] for _ in range(len(sequences))])
+
     def train_items(batch):
-        return {"item_ids": [items[:-2] if len(items) >= 3 else items for items in batch["item_ids"]]}
+        return {"item_ids": [items[:-2] if len(items) >= 3 else items for items in batch["item_ids"]],
+                "timestamps": [times[:-2] if len(items) >= 3 else times
+                               for items, times in zip(batch["item_ids"], batch["timestamps"])]}
 
     def holdout(offset):
         def fn(batch):
             histories = [items[: len(items) - offset] for items in batch["item_ids"]]
-            return {"history": histories, "target": [items[len(items) - offset] for items in batch["item_ids"]]}
+            times = [times[: len(items) - offset] for items, times in zip(batch["item_ids"], batch["timestamps"])]
+            return {"history": histories, "history_timestamps": times,
+                    "target": [items[len(items) - offset] for items in batch["item_ids"]]}
 
         return fn
 
     train = sequences.map(train_items, batched=True, remove_columns=[c for c in sequences.column_names
-                                                                     if c not in ("user_id", "item_ids")])
+                                                                     if c not in ("user_id", "item_ids", "timestamps")])
     evaluated = sequences.select(np.flatnonzero(evaluable))
     keep = ["user_id"]
     drop = [c for c in evaluated.column_names if c not in keep]
@@ -63,8 +70,9 @@ def temporal_split(sequences, validation_cutoff, test_cutoff):
         raise ValueError(f"validation_cutoff ({validation_cutoff}) must not be after test_cutoff ({test_cutoff}).")
     if any(len(times) != len(items) for items, times in zip(sequences["item_ids"], sequences["timestamps"])):
         raise ValueError("The temporal split needs a timestamp for every behaviour; this data has none.")
-    train, validation, test = {"user_id": [], "item_ids": []}, {"user_id": [], "history": [], "target": []}, \
-        {"user_id": [], "history": [], "target": []}
+    train = {"user_id": [], "item_ids": [], "timestamps": []}
+    validation = {"user_id": [], "history": [], "history_timestamps": [], "target": []}
+    test = {"user_id": [], "history": [], "history_timestamps": [], "target": []}
     for user, items, times in zip(sequences["user_id"], sequences["item_ids"], sequences["timestamps"]):
         times = np.asarray(times)
         first_validation = int(np.searchsorted(times, validation_cutoff, side="left"))
@@ -72,13 +80,16 @@ def temporal_split(sequences, validation_cutoff, test_cutoff):
         if first_validation > 0:
             train["user_id"].append(user)
             train["item_ids"].append(items[:first_validation])
+            train["timestamps"].append(times[:first_validation].tolist())
         if first_validation < first_test and first_validation > 0:
             validation["user_id"].append(user)
             validation["history"].append(items[:first_validation])
+            validation["history_timestamps"].append(times[:first_validation].tolist())
             validation["target"].append(items[first_validation])
         if first_test < len(items) and first_test > 0:
             test["user_id"].append(user)
             test["history"].append(items[:first_test])
+            test["history_timestamps"].append(times[:first_test].tolist())
             test["target"].append(items[first_test])
     splits = DatasetDict(train=Dataset.from_dict(train), validation=Dataset.from_dict(validation),
                          test=Dataset.from_dict(test))
@@ -93,7 +104,7 @@ def build_tokenizer(train, max_seq_len, **tokenizer_kwargs):
     return AttnRankTokenizer(items=list(items), model_max_length=max_seq_len, **tokenizer_kwargs)
 
 
-def encode_splits(splits, tokenizer, max_seq_len, train_windows="last"):
+def encode_splits(splits, tokenizer, max_seq_len, train_windows="last", with_timestamps=False):
     """Raw item IDs -> indices.
 
     train: `input_ids` = items[:-1] and `labels` = items[1:] (position t predicts item t + 1), both the most recent
@@ -101,7 +112,9 @@ def encode_splits(splits, tokenizer, max_seq_len, train_windows="last"):
     backwards, into windows of `max_seq_len` next-item pairs, so every pair of the history is trained on exactly once
     (one row per window). Sequences with fewer than 2 known items are dropped (counted). validation / test: `input_ids` =
     the FULL history (the evaluator reads the last `max_seq_len` but excludes every seen item), `labels` = the
-    target index, 0 when the target is not in the vocabulary (it then counts as a miss).
+    target index, 0 when the target is not in the vocabulary (it then counts as a miss). With `with_timestamps=True`
+    (time-interval features) every split also gets `timestamps` aligned with `input_ids`; data without timestamps
+    is then an error.
 
     Returns (DatasetDict, stats dict).
     """
@@ -111,30 +124,52 @@ def encode_splits(splits, tokenizer, max_seq_len, train_windows="last"):
     if train_windows not in ("last", "all"):
         raise ValueError(f"train_windows must be 'last' or 'all', got {train_windows!r}.")
 
+    def check_times(items, times, name):
+        if len(times) != len(items):
+            raise ValueError(
+                f"Time-interval features (time_interval_buckets > 0) need a timestamp for every behaviour, but a "
+                f"{name} sequence has {len(items)} items and {len(times)} timestamps; use data with a timestamp "
+                "column (e.g. --timestamp_column) or set time_interval_buckets to 0."
+            )
+
     def encode_train(batch):
-        users, input_ids, labels, lengths = [], [], [], []
-        for user, items in zip(batch["user_id"], batch["item_ids"]):
+        out = {"user_id": [], "input_ids": [], "labels": [], "length": []}
+        if with_timestamps:
+            out["timestamps"] = []
+        all_times = batch["timestamps"] if with_timestamps else [None] * len(batch["item_ids"])
+        for user, items, times in zip(batch["user_id"], batch["item_ids"], all_times):
             ids = [lookup[item] for item in items]
+            if with_timestamps:
+                check_times(items, times, "training")
             end = len(ids)
             while True:
-                window = ids[max(0, end - max_seq_len - 1) : end]  # max_seq_len pairs share max_seq_len + 1 items
-                users.append(user)
-                input_ids.append(window[:-1])
-                labels.append(window[1:])
-                lengths.append(len(window) - 1)
+                start = max(0, end - max_seq_len - 1)  # max_seq_len pairs share max_seq_len + 1 items
+                window = ids[start:end]
+                out["user_id"].append(user)
+                out["input_ids"].append(window[:-1])
+                out["labels"].append(window[1:])
+                out["length"].append(len(window) - 1)
+                if with_timestamps:
+                    out["timestamps"].append(times[start : end - 1])
                 end -= max_seq_len
                 if train_windows == "last" or end < 2:
                     break
-        return {"user_id": users, "input_ids": input_ids, "labels": labels, "length": lengths}
+        return out
 
     def encode_holdout(batch):
-        input_ids, labels = [], []
+        out = {"input_ids": [], "labels": []}
+        if with_timestamps:
+            out["timestamps"] = []
+            for history, times in zip(batch["history"], batch["history_timestamps"]):
+                check_times(history, times, "validation/test")
+                out["timestamps"].append([t for item, t in zip(history, times) if item in lookup])
         for history, target in zip(batch["history"], batch["target"]):
-            ids = [lookup[item] for item in history if item in lookup]
-            input_ids.append(ids)
-            labels.append(lookup.get(target, 0))
-        return {"input_ids": input_ids, "labels": labels}
+            out["input_ids"].append([lookup[item] for item in history if item in lookup])
+            out["labels"].append(lookup.get(target, 0))
+        return out
 
+    if with_timestamps and "timestamps" not in splits["train"].column_names:
+        raise ValueError("Time-interval features (time_interval_buckets > 0) need timestamps; this data has none.")
     train = splits["train"].map(encode_train, batched=True, remove_columns=splits["train"].column_names)
     too_short = sum(1 for n in train["length"] if n < 1)
     if too_short:
@@ -149,7 +184,8 @@ def encode_splits(splits, tokenizer, max_seq_len, train_windows="last"):
         known = sum(1 for history in split["history"] for item in history if item in lookup)
         total = sum(len(history) for history in split["history"])
         unknown_targets = sum(1 for target in split["target"] if target not in lookup)
-        encoded[name] = split.map(encode_holdout, batched=True, remove_columns=["history", "target"])
+        encoded[name] = split.map(encode_holdout, batched=True, remove_columns=[
+            c for c in ("history", "history_timestamps", "target") if c in split.column_names])
         stats[f"{name}_unknown_history_items"] = total - known
         stats[f"{name}_unknown_targets"] = unknown_targets
         if total - known:

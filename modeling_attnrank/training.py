@@ -150,14 +150,16 @@ def run(model_args, data_args, training_args, callbacks=None):
 
     tokenizer = model = None
     max_seq_len = model_args.max_seq_len or AttnRankConfig().max_seq_len
+    with_timestamps = bool(model_args.time_interval_buckets)
     if model_args.model_name_or_path:
         if os.path.isdir(model_args.model_name_or_path):
             validate_checkpoint(model_args.model_name_or_path)  # weights are safetensors and match the config
         tokenizer = AutoTokenizer.from_pretrained(model_args.model_name_or_path)
         model = AttnRankForNextItemPrediction.from_pretrained(model_args.model_name_or_path)
         max_seq_len = model.config.max_seq_len
+        with_timestamps = bool(model.config.time_interval_buckets)
     with training_args.main_process_first(desc="data preparation"):
-        data = prepare_datasets(data_args, max_seq_len, tokenizer)
+        data = prepare_datasets(data_args, max_seq_len, tokenizer, with_timestamps)
     tokenizer, encoded = data["tokenizer"], data["encoded"]
     if model is None:
         config = AttnRankConfig(num_items=tokenizer.num_items, **model_args.config_overrides())

@@ -28,6 +28,7 @@ def test_extra_kwargs_are_kept():
         ({"loss_type": "mse"}, "'mse'"),
         ({"attention_type": "sparse"}, "'sparse'"),
         ({"position_embedding_type": "alibi"}, "'alibi'"),
+        ({"position_embedding_type": "rotary", "hidden_size": 6, "num_attention_heads": 2}, "even head size"),
         ({"pad_token_id": 3}, "pad_token_id"),
         ({"gbce_t": 2.0}, "gbce_t"),
         ({"max_seq_len": -1}, "max_seq_len"),

@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from modeling_attnrank import AttnRankForNextItemPrediction, AttnRankModel
-from modeling_attnrank.modeling_attnrank import build_attention_mask
+from modeling_attnrank.modeling_attnrank import apply_rotary, build_attention_mask, rotary_cos_sin
 
 from conftest import tiny_config, tiny_model
 
@@ -40,7 +40,7 @@ def test_local_attention_window():
     torch.testing.assert_close(weights.sum(-1), torch.ones(6))
 
 
-@pytest.mark.parametrize("position_embedding_type", ["learned", "sinusoidal", "none"])
+@pytest.mark.parametrize("position_embedding_type", ["learned", "sinusoidal", "rotary", "none"])
 def test_left_padding_changes_nothing(position_embedding_type):
     model = tiny_model(position_embedding_type=position_embedding_type)
     short = torch.tensor([[3, 4, 5, 6]])
@@ -146,7 +146,8 @@ def test_deterministic_given_seed():
     torch.testing.assert_close(a(HISTORIES).logits, b(HISTORIES).logits)
 
 
-@pytest.mark.parametrize("overrides", [{}, {"attention_type": "local", "attention_window": 3}, {"pre_norm": False}])
+@pytest.mark.parametrize("overrides", [{}, {"attention_type": "local", "attention_window": 3}, {"pre_norm": False},
+                                       {"position_embedding_type": "rotary"}])
 def test_last_position_only_equals_the_full_forward(overrides):
     model = tiny_model(**overrides)
     full = model.model(HISTORIES).last_hidden_state[:, -1]
@@ -154,3 +155,27 @@ def test_last_position_only_equals_the_full_forward(overrides):
     no_padding = HISTORIES[1:2]
     torch.testing.assert_close(model.user_representation(no_padding), model.model(no_padding).last_hidden_state[:, -1],
                                rtol=1e-5, atol=1e-5)
+
+
+def test_rotary_scores_depend_on_relative_distance_only():
+    torch.manual_seed(0)
+    q, k = torch.randn(1, 1, 1, 8), torch.randn(1, 1, 1, 8)
+
+    def score(query_position, key_position):
+        rq = apply_rotary(q, *rotary_cos_sin(torch.tensor([[query_position]]), 8))
+        rk = apply_rotary(k, *rotary_cos_sin(torch.tensor([[key_position]]), 8))
+        return (rq * rk).sum()
+
+    torch.testing.assert_close(score(5, 2), score(13, 10))
+    torch.testing.assert_close(score(0, 0), (q * k).sum())  # position 0 is not rotated
+    assert not torch.allclose(score(5, 2), score(5, 4))
+
+
+def test_rotary_positions_change_the_output():
+    rotary = tiny_model(position_embedding_type="rotary")
+    plain = AttnRankForNextItemPrediction(tiny_config(position_embedding_type="none")).eval()
+    plain.load_state_dict(rotary.state_dict())  # rotary adds no parameters
+    history = torch.tensor([[3, 4, 5, 6]])
+    with_rotary, without = rotary(history).logits[0], plain(history).logits[0]
+    torch.testing.assert_close(with_rotary[0], without[0])  # the first item sits at position 0: no rotation
+    assert not torch.allclose(with_rotary[-1], without[-1])
