@@ -56,7 +56,7 @@ class AttnRankConfig(PretrainedConfig):
             Training loss: `"ce"` full softmax cross-entropy over the whole catalogue; `"bce"` binary cross-entropy
             with `num_negatives` uniformly sampled negatives per position (the original SASRec); `"sampled_softmax"`
             softmax over the target and `num_negatives` negatives shared by the batch, with logQ correction;
-            `"gbce"` generalised BCE of gSASRec (Petrov & Macdonald, RecSys 2023) with shared negatives.
+            `"gbce"` generalised BCE of gSASRec (Petrov & Macdonald, RecSys 2023), negatives drawn per sequence.
         num_negatives (`int`, *optional*, defaults to 256):
             Negatives per step for the sampled losses (`"bce"` draws this many per position; the original SASRec
             used 1).

@@ -110,34 +110,40 @@ def sampled_softmax(hidden, item_weight, targets, num_negatives, log_q=None):
     return -F.log_softmax(logits, dim=-1)[:, 0].mean()
 
 
-def gbce(hidden, item_weight, targets, num_negatives, t):
+def gbce(hidden, item_weight, labels, labelled, num_negatives, t):
     """gSASRec's gBCE: the positive term is raised to the power beta so that sigmoid scores stay calibrated.
 
     beta = alpha * (t * (1 - 1/alpha) + 1/alpha) with alpha = num_negatives / (num_items - 1), the negative
-    sampling rate; t = 0 gives plain BCE, t = 1 full calibration.
+    sampling rate; t = 0 gives plain BCE, t = 1 full calibration. As in gSASRec, negatives are drawn per sequence:
+    each row of `hidden` (B, T, C) gets its own `num_negatives` items, shared by its positions (one (B, T, K) score
+    tensor). `labels` (B, T) are the targets, `labelled` (B, T) the positions that count.
     """
     num_items = item_weight.shape[0] - 1
     alpha = num_negatives / max(num_items - 1, 1)
     beta = alpha * (t * (1.0 - 1.0 / alpha) + 1.0 / alpha)
-    negatives = sample_negatives(num_items, (num_negatives,), hidden.device)  # (K,)
+    negatives = sample_negatives(num_items, (hidden.shape[0], num_negatives), hidden.device)  # (B, K)
+    negative_scores = torch.bmm(hidden, item_weight[negatives].transpose(1, 2))[labelled]  # (N, K)
+    valid = (negatives[:, None, :] != labels[:, :, None])[labelled].float()  # a negative equal to the target
+    hidden, targets = hidden[labelled], labels[labelled]
     positive_scores = (hidden * item_weight[targets]).sum(-1)  # (N,)
-    negative_scores = hidden @ item_weight[negatives].T  # (N, K)
-    valid = (negatives[None, :] != targets[:, None]).float()
     # -log(sigmoid(s+) ** beta) = beta * softplus(-s+)
     loss = beta * F.softplus(-positive_scores.float()) + (F.softplus(negative_scores.float()) * valid).sum(-1)
     return loss.mean()
 
 
-def next_item_loss(config, hidden, item_weight, targets, log_q=None):
-    """Dispatch on `config.loss_type`. `hidden` (N, C) and `targets` (N,) hold non-padding positions only."""
+def next_item_loss(config, hidden, item_weight, labels, log_q=None):
+    """Dispatch on `config.loss_type`. `hidden` (B, T, C) and `labels` (B, T); positions whose label is -100 or
+    padding take no loss."""
+    labelled = (labels != -100) & (labels != config.pad_token_id)
+    if config.loss_type == "gbce":
+        return gbce(hidden, item_weight, labels, labelled, config.num_negatives, config.gbce_t)
+    hidden, targets = hidden[labelled], labels[labelled]  # (N, C), (N,)
     if config.loss_type == "ce":
         return full_cross_entropy(hidden, item_weight, targets, config.loss_chunk_size)
     if config.loss_type == "bce":
         return sampled_bce(hidden, item_weight, targets, config.num_negatives)
     if config.loss_type == "sampled_softmax":
         return sampled_softmax(hidden, item_weight, targets, config.num_negatives, log_q)
-    if config.loss_type == "gbce":
-        return gbce(hidden, item_weight, targets, config.num_negatives, config.gbce_t)
     raise ValueError(f"Unknown loss_type {config.loss_type!r}.")
 
 

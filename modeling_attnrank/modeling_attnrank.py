@@ -379,8 +379,7 @@ class AttnRankForNextItemPrediction(AttnRankPreTrainedModel):
 
         loss = None
         if labels is not None:
-            labelled = (labels != -100) & (labels != self.config.pad_token_id)
-            loss = next_item_loss(self.config, hidden[labelled], self.item_weight, labels[labelled])
+            loss = next_item_loss(self.config, hidden, self.item_weight, labels)
 
         logits = None
         if labels is None or not self.training:

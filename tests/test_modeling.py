@@ -179,3 +179,27 @@ def test_rotary_positions_change_the_output():
     with_rotary, without = rotary(history).logits[0], plain(history).logits[0]
     torch.testing.assert_close(with_rotary[0], without[0])  # the first item sits at position 0: no rotation
     assert not torch.allclose(with_rotary[-1], without[-1])
+
+
+def test_gbce_matches_a_hand_computation_with_per_sequence_negatives():
+    from modeling_attnrank.loss_attnrank import gbce
+
+    torch.manual_seed(0)
+    hidden, weight = torch.randn(2, 3, 4), torch.randn(11, 4)  # 2 sequences, 3 positions, 10 items
+    labels = torch.tensor([[-100, 2, 3], [4, 5, -100]])
+    labelled = labels > 0
+    torch.manual_seed(1)
+    loss = gbce(hidden, weight, labels, labelled, num_negatives=5, t=0.5)
+    torch.manual_seed(1)
+    negatives = torch.randint(1, 11, (2, 5))  # the same draw: one row of negatives per sequence
+    alpha = 5 / 9
+    beta = alpha * (0.5 * (1 - 1 / alpha) + 1 / alpha)
+    terms = []
+    for b, t in labelled.nonzero().tolist():
+        h, target = hidden[b, t], labels[b, t]
+        term = -beta * torch.log(torch.sigmoid(h @ weight[target]))
+        for negative in negatives[b]:
+            if negative != target:
+                term = term - torch.log(1 - torch.sigmoid(h @ weight[negative]))
+        terms.append(term)
+    torch.testing.assert_close(loss, torch.stack(terms).mean())
