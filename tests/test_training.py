@@ -1,6 +1,7 @@
 """The main job end to end with tiny settings, and the saved folder's numbers recomputed independently."""
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -112,3 +113,12 @@ def test_own_file_trains_and_a_malformed_line_names_file_line_and_value(tmp_path
         main(["--data_file", str(bad), "--output_dir", str(tmp_path / "bad")])
     message = str(error.value)
     assert "bad.txt" in message and "line 3" in message and "yesterday" in message
+
+
+@pytest.mark.parametrize("recipe", sorted((Path(__file__).parents[1] / "configs").glob("*.yaml")), ids=lambda p: p.name)
+def test_shipped_recipes_parse_and_build_a_valid_config(recipe, tmp_path):
+    from modeling_attnrank import AttnRankConfig
+
+    model_args, data_args, training_args = parse_arguments([str(recipe), "--output_dir", str(tmp_path)])
+    AttnRankConfig(num_items=10, **model_args.config_overrides())  # every model value passes validation
+    assert data_args.data_file and training_args.metric_for_best_model == "ndcg@10"
