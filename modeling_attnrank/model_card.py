@@ -62,10 +62,14 @@ def write_model_card(output_dir, model, dataset_name, data_description, test_met
         sampled_section = (f"\nFor comparison with papers that sample negatives only "
                            f"({test_metrics['test_sampled_protocol']}): {sampled}.\n")
     training_setup = (
-        f"{config.num_hidden_layers} blocks, hidden size {config.hidden_size}, {config.num_attention_heads} heads, "
-        f"feed-forward {config.intermediate_size}, max length {config.max_seq_len}, {config.attention_type} "
-        f"attention, {config.position_embedding_type} positions, loss `{config.loss_type}`."
+        f"{config.num_hidden_layers} blocks, hidden size {config.hidden_size}, {config.num_attention_heads} attention "
+        f"head(s), feed-forward {config.intermediate_size}, max length {config.max_seq_len}, {config.attention_type} "
+        f"attention, {config.position_embedding_type} positions"
+        + (f", time-interval bias ({config.time_interval_buckets} buckets)" if config.time_interval_buckets else "")
+        + f", dropout {config.hidden_dropout_prob}, loss `{config.loss_type}`."
     )
+    if data_args is not None and getattr(data_args, "train_windows", "last") == "all":
+        training_setup += f" Trained on every {config.max_seq_len}-item window of longer histories."
     if training_args is not None:
         training_setup += (
             f" AdamW, learning rate {training_args.learning_rate}, batch {training_args.per_device_train_batch_size}"
