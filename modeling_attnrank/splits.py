@@ -157,15 +157,15 @@ def encode_splits(splits, tokenizer, max_seq_len, train_windows="last", with_tim
         return out
 
     def encode_holdout(batch):
-        out = {"input_ids": [], "labels": []}
-        if with_timestamps:
-            out["timestamps"] = []
-            for history, times in zip(batch["history"], batch["history_timestamps"]):
-                check_times(history, times, "validation/test")
-                out["timestamps"].append([t for item, t in zip(history, times) if item in lookup])
-        for history, target in zip(batch["history"], batch["target"]):
-            out["input_ids"].append([lookup[item] for item in history if item in lookup])
+        out = {"input_ids": [], "labels": [], **({"timestamps": []} if with_timestamps else {})}
+        all_times = batch["history_timestamps"] if with_timestamps else [None] * len(batch["history"])
+        for history, times, target in zip(batch["history"], all_times, batch["target"]):
+            known = [position for position, item in enumerate(history) if item in lookup]  # one filter for both
+            out["input_ids"].append([lookup[history[position]] for position in known])
             out["labels"].append(lookup.get(target, 0))
+            if with_timestamps:
+                check_times(history, times, "validation/test")
+                out["timestamps"].append([times[position] for position in known])
         return out
 
     if with_timestamps and "timestamps" not in splits["train"].column_names:
